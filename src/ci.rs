@@ -1,0 +1,257 @@
+//! Which CI we run in, and everything shipline says to it.
+//!
+//! The log is line-oriented and goes to standard output, so a CI job shows it in order with the
+//! output of the commands around it. On GitHub Actions the same lines carry workflow commands
+//! (groups, annotations, masks) and the binary writes `$GITHUB_OUTPUT` and
+//! `$GITHUB_STEP_SUMMARY` itself; on CircleCI and elsewhere nothing CI-specific is written.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+
+/// The CI service the step runs in, detected from the variables each one sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// `GITHUB_ACTIONS=true`.
+    GitHubActions,
+    /// `CIRCLECI=true`.
+    CircleCi,
+    /// Any other CI, or a terminal.
+    Other,
+}
+
+impl Provider {
+    /// Detects the provider from the environment.
+    pub fn detect() -> Provider {
+        Provider::from_env(|name| std::env::var(name).ok())
+    }
+
+    /// Detects the provider from a variable lookup (pure, for tests).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Provider {
+        if var("GITHUB_ACTIONS").as_deref() == Some("true") {
+            Provider::GitHubActions
+        } else if var("CIRCLECI").as_deref() == Some("true") {
+            Provider::CircleCi
+        } else {
+            Provider::Other
+        }
+    }
+
+    /// The identity of the current CI job, so that a state file left by another run is not
+    /// mistaken for this one's. `None` outside CI: then the file is the user's to manage.
+    pub fn run_key(self) -> Option<String> {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        match self {
+            Provider::GitHubActions => Some(format!(
+                "github:{}:{}:{}",
+                var("GITHUB_RUN_ID"),
+                var("GITHUB_RUN_ATTEMPT"),
+                var("GITHUB_JOB")
+            )),
+            Provider::CircleCi => {
+                let job = std::env::var("CIRCLE_WORKFLOW_JOB_ID")
+                    .unwrap_or_else(|_| var("CIRCLE_BUILD_NUM"));
+                Some(format!("circleci:{}:{}", var("CIRCLE_WORKFLOW_ID"), job))
+            }
+            Provider::Other => None,
+        }
+    }
+}
+
+/// Secrets that must never reach the log, an error message or an output file.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers a secret: it is masked on GitHub Actions and replaced by `***` in everything
+/// shipline prints. Short values are not registered: masking them would garble the log.
+pub fn register_secret(value: &str) {
+    let value = value.trim();
+    if value.len() < 6 {
+        return;
+    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    if secrets.iter().any(|s| s == value) {
+        return;
+    }
+    secrets.push(value.to_string());
+    drop(secrets);
+    if Provider::detect() == Provider::GitHubActions {
+        emit(&format!("::add-mask::{}", escape_data(value)));
+    }
+}
+
+/// Replaces every registered secret in `text` with `***`.
+pub fn redact(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    out
+}
+
+fn emit(line: &str) {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    // A closed stdout (e.g. `| head`) must not turn into a panic; the step goes on.
+    let _ = writeln!(lock, "{line}");
+    let _ = lock.flush();
+}
+
+/// Prints one log line.
+pub fn say(line: &str) {
+    emit(&redact(line));
+}
+
+/// Prints a warning: an annotation on GitHub Actions, a `warning:` line elsewhere.
+pub fn warn(message: &str) {
+    let message = redact(message);
+    if Provider::detect() == Provider::GitHubActions {
+        emit(&format!(
+            "::warning title=shipline::{}",
+            escape_data(&message)
+        ));
+    } else {
+        emit(&format!("warning: {message}"));
+    }
+}
+
+/// Prints a notice, used for a skip: visible in the run's annotations on GitHub Actions.
+pub fn notice(title: &str, message: &str) {
+    let message = redact(message);
+    if Provider::detect() == Provider::GitHubActions {
+        emit(&format!(
+            "::notice title={}::{}",
+            escape_property(title),
+            escape_data(&message)
+        ));
+    } else {
+        emit(&format!("{}: {message}", title.to_lowercase()));
+    }
+}
+
+/// Prints the error that ended the step, to standard error (and as an annotation on GitHub).
+pub fn error(message: &str) {
+    let message = redact(message);
+    if Provider::detect() == Provider::GitHubActions {
+        emit(&format!(
+            "::error title=shipline::{}",
+            escape_data(&message)
+        ));
+    }
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+}
+
+/// A foldable section of the log on GitHub Actions; a heading line elsewhere. Closed on drop,
+/// so an error inside still closes it.
+pub struct Group {
+    github: bool,
+}
+
+impl Group {
+    /// Opens a group titled `title`.
+    pub fn open(title: &str) -> Group {
+        let github = Provider::detect() == Provider::GitHubActions;
+        if github {
+            emit(&format!("::group::{}", redact(title)));
+        } else {
+            emit(&format!("=== {}", redact(title)));
+        }
+        Group { github }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.github {
+            emit("::endgroup::");
+        }
+    }
+}
+
+/// Escapes a workflow command's message data.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Writes step outputs to `$GITHUB_OUTPUT` (GitHub Actions only; a no-op elsewhere).
+/// Multi-line values use a heredoc with a delimiter that cannot occur in the value.
+pub fn write_outputs(outputs: &[(&str, String)]) -> Result<()> {
+    if Provider::detect() != Provider::GitHubActions {
+        return Ok(());
+    }
+    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (name, value) in outputs {
+        let value = redact(value);
+        if value.contains('\n') || value.contains('\r') {
+            let mut delimiter = format!("SHIPLINE_EOF_{}", std::process::id());
+            while value.lines().any(|line| line == delimiter) {
+                delimiter.push('_');
+            }
+            text.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+        } else {
+            text.push_str(&format!("{name}={value}\n"));
+        }
+    }
+    append(&path, &text).context("could not write the step outputs to $GITHUB_OUTPUT")
+}
+
+/// Appends Markdown to `$GITHUB_STEP_SUMMARY` (GitHub Actions only).
+pub fn write_summary(markdown: &str) -> Result<()> {
+    if Provider::detect() != Provider::GitHubActions {
+        return Ok(());
+    }
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return Ok(());
+    };
+    append(&path, &redact(markdown)).context("could not write $GITHUB_STEP_SUMMARY")
+}
+
+fn append(path: &std::ffi::OsStr, text: &str) -> std::io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_providers_from_their_variables() {
+        let gh = |n: &str| (n == "GITHUB_ACTIONS").then(|| "true".to_string());
+        let circle = |n: &str| (n == "CIRCLECI").then(|| "true".to_string());
+        assert_eq!(Provider::from_env(gh), Provider::GitHubActions);
+        assert_eq!(Provider::from_env(circle), Provider::CircleCi);
+        assert_eq!(Provider::from_env(|_| None), Provider::Other);
+    }
+
+    #[test]
+    fn escapes_workflow_command_text() {
+        assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+    }
+
+    #[test]
+    fn redacts_registered_secrets_everywhere_in_a_text() {
+        register_secret("s3cr3t-token-value");
+        assert_eq!(
+            redact("key s3cr3t-token-value and s3cr3t-token-value"),
+            "key *** and ***"
+        );
+        register_secret("abc");
+        assert_eq!(redact("abc"), "abc", "short values are not masked");
+    }
+}

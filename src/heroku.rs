@@ -1,0 +1,447 @@
+//! Heroku Platform API client: typed requests and responses for what the steps use.
+//!
+//! Every request sends the v3 `Accept` header and the API key as a bearer token; errors carry
+//! Heroku's own `{"id", "message"}` answer together with what the user can do about it.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::http::{self, Body, Client, Reply, Request, Retry};
+
+/// The default API base.
+pub const DEFAULT_API_URL: &str = "https://api.heroku.com";
+
+/// The media type that selects API version 3 (without it Heroku answers 406).
+pub const ACCEPT: &str = "application/vnd.heroku+json; version=3";
+
+/// An app, as far as shipline cares.
+#[derive(Debug, Clone, Deserialize)]
+pub struct App {
+    /// The app's name.
+    pub name: String,
+    /// Where the app is served.
+    #[serde(default)]
+    pub web_url: Option<String>,
+}
+
+/// An object reference carrying an id.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Ref {
+    /// The id.
+    pub id: String,
+}
+
+/// Progress of a build or release. Unknown values are kept, never a parse failure.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Still running.
+    Pending,
+    /// Finished well.
+    Succeeded,
+    /// Finished badly.
+    Failed,
+    /// A release whose artifacts were purged.
+    Expired,
+    /// A value this version of shipline does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "pending",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Expired => "expired",
+            Status::Unknown => "unknown",
+        })
+    }
+}
+
+/// A release: one version of the app's code and config.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Release {
+    /// The release's UUID.
+    pub id: String,
+    /// `v<version>` in Heroku's words.
+    pub version: u64,
+    /// What made it, e.g. `Deploy 1a2b3c4d` or `Rollback to v41`.
+    #[serde(default)]
+    pub description: String,
+    /// `pending` while its release phase runs.
+    pub status: Status,
+    /// Whether this is the live release.
+    #[serde(default)]
+    pub current: bool,
+    /// The release phase's output, when there is one.
+    #[serde(default)]
+    pub output_stream_url: Option<String>,
+    /// The compiled code it runs (Cedar).
+    #[serde(default)]
+    pub slug: Option<Ref>,
+}
+
+/// `Rollback to vN` → `Some(N)`: the description Heroku gives a release made by a rollback,
+/// which pauses continuous deployment until a human deploys with `--force`.
+pub fn rollback_target(description: &str) -> Option<u64> {
+    description
+        .strip_prefix("Rollback to v")
+        .and_then(|rest| rest.trim().parse().ok())
+}
+
+/// A slug: compiled code, with the commit it was built from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Slug {
+    /// The commit (the build's `source_blob.version`).
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// A build of uploaded source.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Build {
+    /// The build's UUID.
+    pub id: String,
+    /// Progress.
+    pub status: Status,
+    /// Where the build output streams.
+    #[serde(default)]
+    pub output_stream_url: Option<String>,
+    /// The release it created, once succeeded.
+    #[serde(default)]
+    pub release: Option<Ref>,
+}
+
+/// A pre-signed place to upload source.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceBlob {
+    /// Where Heroku's build fetches the source.
+    pub get_url: String,
+    /// Where to PUT it.
+    pub put_url: String,
+}
+
+#[derive(Deserialize)]
+struct Source {
+    source_blob: SourceBlob,
+}
+
+/// An app feature, e.g. preboot.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Feature {
+    /// Whether it is on.
+    pub enabled: bool,
+}
+
+/// An error answered by the Heroku API.
+#[derive(Debug)]
+pub struct ApiError {
+    /// `METHOD path`.
+    pub request: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// Heroku's machine id, e.g. `not_found`.
+    pub id: Option<String>,
+    /// Heroku's message.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Heroku {} answered {}", self.request, self.status)?;
+        if let Some(id) = &self.id {
+            write!(f, " {id}")?;
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {}", message.trim().replace('\n', " "))?;
+        }
+        match self.status {
+            401 => write!(
+                f,
+                " (HEROKU_API_KEY is invalid or expired: create a new key with `heroku authorizations:create` and store it in the CI secret)"
+            ),
+            403 => write!(
+                f,
+                " (the account of HEROKU_API_KEY has no access to this app: add it as a collaborator or team member)"
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    id: Option<String>,
+    message: Option<String>,
+}
+
+/// The Heroku Platform API.
+pub struct Heroku {
+    client: Client,
+}
+
+impl Heroku {
+    /// A client for the API at `base`, authenticated with `api_key`, whose waits end at
+    /// `deadline`.
+    pub fn new(base: &str, api_key: &str, deadline: Instant) -> Heroku {
+        let client = Client::new("Heroku", base, Duration::from_millis(800))
+            .with_header("Accept", ACCEPT)
+            .with_header("Authorization", format!("Bearer {api_key}"))
+            .with_deadline(deadline);
+        Heroku { client }
+    }
+
+    fn call<T: DeserializeOwned>(&self, request: Request<'_>) -> Result<T> {
+        let reply = self.client.send(request)?;
+        parse(reply)
+    }
+
+    /// `GET /apps/{app}`.
+    pub fn app(&self, app: &str) -> Result<App> {
+        self.call(Request::get(format!("/apps/{}", segment(app))))
+            .map_err(|e| explain_app_error(e, app))
+    }
+
+    /// The newest releases, newest first (`Range: version ..; max=N, order=desc`).
+    pub fn recent_releases(&self, app: &str, max: u32) -> Result<Vec<Release>> {
+        self.call(
+            Request::get(format!("/apps/{}/releases", segment(app)))
+                .header("Range", format!("version ..; max={max}, order=desc")),
+        )
+    }
+
+    /// `GET /apps/{app}/releases/{id_or_version}`.
+    pub fn release(&self, app: &str, id: &str) -> Result<Release> {
+        self.call(Request::get(format!(
+            "/apps/{}/releases/{}",
+            segment(app),
+            segment(id)
+        )))
+    }
+
+    /// `GET /apps/{app}/slugs/{id}`.
+    pub fn slug(&self, app: &str, id: &str) -> Result<Slug> {
+        self.call(Request::get(format!(
+            "/apps/{}/slugs/{}",
+            segment(app),
+            segment(id)
+        )))
+    }
+
+    /// Whether preboot is on; `None` when the app has no such feature (e.g. Fir apps).
+    pub fn preboot(&self, app: &str) -> Result<Option<bool>> {
+        let reply = self.client.send(Request::get(format!(
+            "/apps/{}/features/preboot",
+            segment(app)
+        )))?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        let feature: Feature = parse(reply)?;
+        Ok(Some(feature.enabled))
+    }
+
+    /// `POST /sources`: a pre-signed upload slot. Repeating it only leaves an unused slot, so it
+    /// is retried like a read.
+    pub fn create_source(&self) -> Result<SourceBlob> {
+        let body = json!({});
+        let source: Source =
+            self.call(Request::post("/sources", Retry::Idempotent).body(Body::Json(&body)))?;
+        http::register_url_secret(&source.source_blob.put_url);
+        http::register_url_secret(&source.source_blob.get_url);
+        Ok(source.source_blob)
+    }
+
+    /// Uploads the file to the pre-signed `put_url`: exact Content-Length, no Content-Type, no
+    /// credentials.
+    pub fn upload(&self, put_url: &str, file: &Path) -> Result<()> {
+        let reply = self
+            .client
+            .send(Request::put(put_url).body(Body::File(file)))?;
+        if reply.is_success() {
+            return Ok(());
+        }
+        let detail = String::from_utf8_lossy(&reply.body);
+        let code = xml_tag(&detail, "Code").unwrap_or_default();
+        Err(anyhow!(
+            "Heroku source upload {} answered {} {code}",
+            reply.request,
+            reply.status
+        ))
+    }
+
+    /// `POST /apps/{app}/builds`. Not retried after a 5xx: it may have started a build.
+    pub fn create_build(
+        &self,
+        app: &str,
+        get_url: &str,
+        commit: &str,
+        checksum: &str,
+        description: &str,
+    ) -> Result<Build> {
+        let body = json!({
+            "source_blob": {
+                "url": get_url,
+                "version": commit,
+                "checksum": checksum,
+                "version_description": description,
+            }
+        });
+        self.call(
+            Request::post(format!("/apps/{}/builds", segment(app)), Retry::Once)
+                .body(Body::Json(&body)),
+        )
+    }
+
+    /// `GET /apps/{app}/builds/{id}`.
+    pub fn build(&self, app: &str, id: &str) -> Result<Build> {
+        self.call(Request::get(format!(
+            "/apps/{}/builds/{}",
+            segment(app),
+            segment(id)
+        )))
+    }
+
+    /// Opens an output stream (build or release phase).
+    pub fn open_stream(&self, url: &str, idle: Duration) -> Result<http::Stream> {
+        self.client.open_stream(url, idle)
+    }
+}
+
+/// Turns a reply into `T`, or into an [`ApiError`] carrying Heroku's message.
+fn parse<T: DeserializeOwned>(reply: Reply) -> Result<T> {
+    if !reply.is_success() {
+        let body: Option<ErrorBody> = serde_json::from_slice(&reply.body).ok();
+        return Err(anyhow!(ApiError {
+            request: reply.request,
+            status: reply.status,
+            id: body.as_ref().and_then(|b| b.id.clone()),
+            message: body.and_then(|b| b.message),
+        }));
+    }
+    serde_json::from_slice(&reply.body).with_context(|| {
+        format!(
+            "Heroku {} answered {} with a body that is not the expected JSON ({} bytes)",
+            reply.request,
+            reply.status,
+            reply.body.len()
+        )
+    })
+}
+
+/// Adds what to do to the errors of reading the app: the app name and key are the usual causes.
+fn explain_app_error(error: anyhow::Error, app: &str) -> anyhow::Error {
+    let hint = match error.downcast_ref::<ApiError>() {
+        Some(e) if e.status == 404 => format!(
+            "app `{app}` was not found or the HEROKU_API_KEY account cannot see it: check --app (SHIPLINE_APP) and that the account is a collaborator"
+        ),
+        Some(e) if e.status == 401 => {
+            "Heroku rejected HEROKU_API_KEY".to_string()
+        }
+        _ => format!("could not read app `{app}`"),
+    };
+    error.context(hint)
+}
+
+/// Percent-encodes a path segment (app names are safe, but user input is user input).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The text of the first `<tag>` in an S3 XML error body.
+fn xml_tag(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(description: &str) -> Release {
+        serde_json::from_value(json!({
+            "id": "01234567-89ab-cdef-0123-456789abcdef",
+            "version": 7,
+            "description": description,
+            "status": "succeeded",
+            "current": true,
+            "slug": {"id": "slug-1"},
+            "future_field": [1, 2]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn recognises_rollback_releases() {
+        assert_eq!(
+            rollback_target(&release("Rollback to v41").description),
+            Some(41)
+        );
+        assert_eq!(
+            rollback_target(&release("Deploy 1a2b3c4d").description),
+            None
+        );
+        assert_eq!(rollback_target("Rollback to vX"), None);
+    }
+
+    #[test]
+    fn unknown_statuses_are_kept_not_fatal() {
+        let build: Build = serde_json::from_value(json!({"id": "b", "status": "queued"})).unwrap();
+        assert_eq!(build.status, Status::Unknown);
+    }
+
+    #[test]
+    fn api_errors_carry_herokus_message_and_the_fix() {
+        let reply = Reply::for_test(
+            401,
+            br#"{"id":"unauthorized","message":"Invalid credentials provided."}"#,
+            "GET /apps/demo",
+        );
+        let err = parse::<App>(reply).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "Heroku GET /apps/demo answered 401 unauthorized: Invalid credentials provided."
+            ),
+            "{err}"
+        );
+        assert!(err.contains("HEROKU_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_names_the_endpoint() {
+        let reply = Reply::for_test(200, b"<html>", "GET /apps/demo/releases");
+        let err = format!("{:#}", parse::<Vec<Release>>(reply).unwrap_err());
+        assert!(err.contains("GET /apps/demo/releases"), "{err}");
+        assert!(err.contains("not the expected JSON"), "{err}");
+    }
+
+    #[test]
+    fn encodes_path_segments_and_reads_s3_errors() {
+        assert_eq!(segment("my-app"), "my-app");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(
+            xml_tag("<Error><Code>SignatureDoesNotMatch</Code></Error>", "Code").as_deref(),
+            Some("SignatureDoesNotMatch")
+        );
+    }
+}

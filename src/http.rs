@@ -1,0 +1,630 @@
+//! The one HTTP agent every request goes through.
+//!
+//! It owns the policies users rely on without thinking about them: connect and read timeouts,
+//! a `shipline/<version>` user agent, retries of idempotent requests on 429, 5xx and connection
+//! errors with exponential backoff and jitter, `Retry-After` honoured, requests spaced out when
+//! `RateLimit-Remaining` runs low, a step deadline no wait may cross, and no secret in any
+//! message: errors name the service, method and path, never a token or a pre-signed query.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use ureq::Agent;
+
+use crate::ci;
+
+/// The user agent sent with every request.
+pub const USER_AGENT: &str = concat!("shipline/", env!("CARGO_PKG_VERSION"));
+
+/// When fewer requests than this remain in the service's rate-limit window, requests are spaced
+/// out so a deploy slows down instead of failing with 429.
+const LOW_RATE_LIMIT: u64 = 20;
+
+/// Whether a request may be sent again after a failure that might have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// GET, PUT, DELETE, or a POST whose repetition is harmless: retried on 429, 5xx and
+    /// connection errors.
+    Idempotent,
+    /// A POST that creates something (a build, a release): retried only when the server said it
+    /// did not process it (429). A 5xx or a dropped connection could mean it was done once.
+    Once,
+}
+
+/// The body of a request.
+pub enum Body<'a> {
+    /// No body.
+    Empty,
+    /// A JSON document, sent with `Content-Type: application/json`.
+    Json(&'a serde_json::Value),
+    /// A file, streamed with an exact `Content-Length` and no `Content-Type` (pre-signed
+    /// upload URLs are signed without one).
+    File(&'a Path),
+}
+
+/// A request to a service.
+pub struct Request<'a> {
+    method: &'static str,
+    target: String,
+    headers: Vec<(&'static str, String)>,
+    body: Body<'a>,
+    retry: Retry,
+}
+
+impl<'a> Request<'a> {
+    /// A GET of `target` (a path under the service's base URL, or an absolute URL).
+    pub fn get(target: impl Into<String>) -> Request<'a> {
+        Request::new("GET", target, Retry::Idempotent)
+    }
+
+    /// A POST of `target`; `retry` says whether repeating it is harmless.
+    pub fn post(target: impl Into<String>, retry: Retry) -> Request<'a> {
+        Request::new("POST", target, retry)
+    }
+
+    /// A PUT of `target`.
+    pub fn put(target: impl Into<String>) -> Request<'a> {
+        Request::new("PUT", target, Retry::Idempotent)
+    }
+
+    fn new(method: &'static str, target: impl Into<String>, retry: Retry) -> Request<'a> {
+        Request {
+            method,
+            target: target.into(),
+            headers: Vec::new(),
+            body: Body::Empty,
+            retry,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request<'a> {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Body<'a>) -> Request<'a> {
+        self.body = body;
+        self
+    }
+}
+
+/// A service's answer, whatever its status.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    /// The body (API answers are small; streams use [`Client::open_stream`]).
+    pub body: Vec<u8>,
+    /// `METHOD path` of the request, for messages.
+    pub request: String,
+}
+
+impl Reply {
+    /// A reply made up for unit tests of response handling.
+    #[cfg(test)]
+    pub fn for_test(status: u16, body: &[u8], request: &str) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.to_vec(),
+            request: request.to_string(),
+        }
+    }
+
+    /// A response header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A failure to get any answer from a service (after retries).
+#[derive(Debug)]
+pub struct TransportError {
+    /// The service, e.g. `Heroku`.
+    pub service: &'static str,
+    /// `METHOD path`, without query string.
+    pub request: String,
+    /// What went wrong, e.g. `could not connect: Connection refused`.
+    pub cause: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.service, self.request, self.cause)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// How retries are paced.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first delay; each next one doubles, with jitter.
+    pub first: Duration,
+    /// The longest delay between two attempts.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            attempts: 5,
+            first: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `attempt + 1` (`attempt` starts at 1), with ±25 % jitter so
+    /// concurrent CI jobs do not retry in lockstep.
+    pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
+        let exp = self
+            .first
+            .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
+        let base = exp.min(self.max);
+        base.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// A client for one service: its base URL, default headers and credentials.
+pub struct Client {
+    service: &'static str,
+    base: String,
+    agent: Agent,
+    headers: Vec<(&'static str, String)>,
+    backoff: Backoff,
+    deadline: Option<Instant>,
+    remaining: Cell<Option<u64>>,
+    refill: Duration,
+    slowed_down: Cell<bool>,
+    seed: Cell<u64>,
+}
+
+impl Client {
+    /// A client for `service` at `base` (no trailing slash needed). `refill` is how long the
+    /// service takes to give back one rate-limit token (Heroku: 0.8 s).
+    pub fn new(service: &'static str, base: &str, refill: Duration) -> Client {
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(USER_AGENT)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .max_redirects(0)
+            .build();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            ^ (u64::from(std::process::id()) << 32);
+        Client {
+            service,
+            base: base.trim_end_matches('/').to_string(),
+            agent: config.into(),
+            headers: Vec::new(),
+            backoff: Backoff::default(),
+            deadline: None,
+            remaining: Cell::new(None),
+            refill,
+            slowed_down: Cell::new(false),
+            seed: Cell::new(seed | 1),
+        }
+    }
+
+    /// Adds a header sent with every request to the service's base URL (never to absolute URLs
+    /// such as pre-signed uploads, which must not see credentials).
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Client {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets the step's deadline: no retry delay or wait crosses it.
+    pub fn with_deadline(mut self, deadline: Instant) -> Client {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    fn jitter(&self) -> f64 {
+        // xorshift64: enough to de-synchronise retries, no dependency needed.
+        let mut x = self.seed.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.seed.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn url(&self, target: &str) -> (String, bool) {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            (target.to_string(), false)
+        } else {
+            (format!("{}{}", self.base, target), true)
+        }
+    }
+
+    /// Sends a request, retrying as its [`Retry`] allows, and returns the final answer whatever
+    /// its status. Only the absence of any answer is an error.
+    pub fn send(&self, request: Request<'_>) -> Result<Reply> {
+        let (url, to_base) = self.url(&request.target);
+        let shown = format!("{} {}", request.method, display_target(&request.target));
+        let mut attempt = 1;
+        loop {
+            self.pace();
+            match self.attempt(&request, &url, to_base) {
+                Ok(reply) => {
+                    if let Some(n) = reply
+                        .header("RateLimit-Remaining")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                    {
+                        self.remaining.set(Some(n));
+                    }
+                    let retryable = match reply.status {
+                        429 => true,
+                        500..=599 => request.retry == Retry::Idempotent,
+                        _ => false,
+                    };
+                    if !retryable || attempt >= self.backoff.attempts {
+                        return Ok(Reply {
+                            request: shown,
+                            ..reply
+                        });
+                    }
+                    let wait = retry_after(&reply)
+                        .unwrap_or_else(|| self.backoff.delay(attempt, self.jitter()));
+                    let wait = if reply.status == 429 {
+                        wait.max(self.backoff.delay(attempt, self.jitter()))
+                    } else {
+                        wait
+                    };
+                    if !self.fits_deadline(wait) {
+                        return Ok(Reply {
+                            request: shown,
+                            ..reply
+                        });
+                    }
+                    ci::say(&format!(
+                        "{} {shown} answered {}; retrying in {} (attempt {} of {})",
+                        self.service,
+                        reply.status,
+                        crate::outcome::human(wait),
+                        attempt + 1,
+                        self.backoff.attempts
+                    ));
+                    std::thread::sleep(wait);
+                }
+                Err(failure) => {
+                    let may_retry = request.retry == Retry::Idempotent || failure.before_sending;
+                    let wait = self.backoff.delay(attempt, self.jitter());
+                    if !may_retry || attempt >= self.backoff.attempts || !self.fits_deadline(wait) {
+                        return Err(anyhow!(TransportError {
+                            service: self.service,
+                            request: shown,
+                            cause: failure.cause,
+                            attempts: attempt,
+                        }));
+                    }
+                    ci::say(&format!(
+                        "{} {shown} failed: {}; retrying in {} (attempt {} of {})",
+                        self.service,
+                        failure.cause,
+                        crate::outcome::human(wait),
+                        attempt + 1,
+                        self.backoff.attempts
+                    ));
+                    std::thread::sleep(wait);
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    fn fits_deadline(&self, wait: Duration) -> bool {
+        self.deadline
+            .is_none_or(|deadline| Instant::now() + wait < deadline)
+    }
+
+    /// Spaces requests out while the rate-limit window is nearly used up: one token's refill
+    /// time per request, which keeps the bucket from running dry.
+    fn pace(&self) {
+        let Some(remaining) = self.remaining.get() else {
+            return;
+        };
+        if remaining >= LOW_RATE_LIMIT {
+            return;
+        }
+        if !self.slowed_down.replace(true) {
+            ci::warn(&format!(
+                "{} rate limit nearly used up ({remaining} requests left); slowing down to one request every {}",
+                self.service,
+                crate::outcome::human(self.refill)
+            ));
+        }
+        if self.fits_deadline(self.refill) {
+            std::thread::sleep(self.refill);
+        }
+    }
+
+    fn attempt(&self, request: &Request<'_>, url: &str, to_base: bool) -> Result<Reply, Failure> {
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method)
+            .uri(url);
+        if to_base {
+            for (name, value) in &self.headers {
+                builder = builder.header(*name, value);
+            }
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        let result = match &request.body {
+            Body::Empty => {
+                let req = builder.body(()).map_err(Failure::local)?;
+                self.agent.run(req)
+            }
+            Body::Json(value) => {
+                let bytes = serde_json::to_vec(value).map_err(Failure::local)?;
+                let req = builder
+                    .header("Content-Type", "application/json")
+                    .body(bytes)
+                    .map_err(Failure::local)?;
+                self.agent.run(req)
+            }
+            Body::File(path) => {
+                let file = std::fs::File::open(path).map_err(|e| Failure {
+                    cause: format!("could not open {}: {e}", path.display()),
+                    before_sending: true,
+                })?;
+                let req = builder.body(file).map_err(Failure::local)?;
+                self.agent.run(req)
+            }
+        };
+        let mut response = result.map_err(Failure::from_ureq)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    v.to_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(32 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(Failure::from_ureq)?;
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            request: String::new(),
+        })
+    }
+
+    /// Opens a long-lived text stream (build output) and returns its reader, or the status when
+    /// the server answered something other than 200 (a release stream answers 404 until the
+    /// release phase starts). A stream may stay open for the whole build, so only the gap
+    /// between two reads is bounded, not the total.
+    pub fn open_stream(&self, target: &str, idle: Duration) -> Result<Stream> {
+        let (url, to_base) = self.url(target);
+        let shown = format!("GET {}", display_target(target));
+        let mut builder = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_recv_body(None)
+            .timeout_per_read(Some(idle))
+            .build();
+        if to_base {
+            for (name, value) in &self.headers {
+                builder = builder.header(*name, value);
+            }
+        }
+        let response = builder.call().map_err(|e| {
+            anyhow!(TransportError {
+                service: self.service,
+                request: shown.clone(),
+                cause: Failure::from_ureq(e).cause,
+                attempts: 1,
+            })
+        })?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Ok(Stream::Status(status));
+        }
+        Ok(Stream::Open(Box::new(response.into_body().into_reader())))
+    }
+}
+
+/// An opened output stream.
+pub enum Stream {
+    /// The stream's body, read as it arrives.
+    Open(Box<dyn Read + Send>),
+    /// The server's status when it was not 200.
+    Status(u16),
+}
+
+/// A failed attempt, before any status was received.
+struct Failure {
+    cause: String,
+    /// The request certainly did not reach the server (e.g. connection refused), so even a
+    /// non-idempotent request may be sent again.
+    before_sending: bool,
+}
+
+impl Failure {
+    fn local(e: impl fmt::Display) -> Failure {
+        Failure {
+            cause: format!("could not build the request: {e}"),
+            before_sending: true,
+        }
+    }
+
+    fn from_ureq(e: ureq::Error) -> Failure {
+        use ureq::Error as E;
+        let (cause, before_sending) = match &e {
+            E::Timeout(t) => (format!("timed out ({t})"), false),
+            E::HostNotFound => ("host not found".to_string(), true),
+            E::ConnectionFailed => ("could not connect".to_string(), true),
+            E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                (format!("could not connect: {io}"), true)
+            }
+            E::Io(io) => (format!("connection error: {io}"), false),
+            E::Tls(t) => (format!("TLS error: {t}"), true),
+            E::Rustls(t) => (format!("TLS error: {t}"), true),
+            other => (other.to_string(), false),
+        };
+        Failure {
+            cause: scrub_urls(&cause),
+            before_sending,
+        }
+    }
+}
+
+/// Shows a request target without its query string (a pre-signed URL's signature is a
+/// credential) and without user info.
+pub fn display_target(target: &str) -> String {
+    let without_query = target.split(['?', '#']).next().unwrap_or(target);
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+            format!("{scheme}://{rest}")
+        }
+        None => without_query.to_string(),
+    }
+}
+
+/// Registers the query string of a pre-signed URL as a secret: whoever holds it can read or
+/// overwrite the object until it expires.
+pub fn register_url_secret(url: &str) {
+    if let Some((_, query)) = url.split_once('?') {
+        ci::register_secret(query);
+    }
+}
+
+/// Removes query strings from any URL quoted inside an error text.
+fn scrub_urls(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains("://") {
+                display_target(word)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the services shipline talks to),
+/// falling back to `RateLimit-Reset` / `X-RateLimit-Reset` seconds.
+fn retry_after(reply: &Reply) -> Option<Duration> {
+    let seconds = |name: &str| {
+        reply
+            .header(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+    };
+    seconds("Retry-After").or_else(|| seconds("RateLimit-Reset"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let b = Backoff {
+            attempts: 5,
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(5),
+        };
+        assert_eq!(b.delay(1, 0.5), Duration::from_secs(1));
+        assert_eq!(b.delay(2, 0.5), Duration::from_secs(2));
+        assert_eq!(b.delay(3, 0.5), Duration::from_secs(4));
+        assert_eq!(b.delay(4, 0.5), Duration::from_secs(5));
+        assert_eq!(b.delay(2, 0.0), Duration::from_millis(1500));
+        assert_eq!(b.delay(2, 1.0), Duration::from_millis(2500));
+        assert_eq!(b.delay(40, 0.5), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn targets_are_shown_without_secrets() {
+        assert_eq!(
+            display_target("https://s3.example/bucket/key?X-Amz-Signature=abc&X-Amz-Credential=x"),
+            "https://s3.example/bucket/key"
+        );
+        assert_eq!(
+            display_target("https://user:pass@hooks.example/T0/B0"),
+            "https://hooks.example/T0/B0"
+        );
+        assert_eq!(display_target("/apps/demo"), "/apps/demo");
+        assert_eq!(
+            scrub_urls("error sending to http://h/p?sig=1 now"),
+            "error sending to http://h/p now"
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        let reply = Reply {
+            status: 429,
+            headers: vec![("retry-after".into(), "3".into())],
+            body: vec![],
+            request: String::new(),
+        };
+        assert_eq!(retry_after(&reply), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn connection_refused_is_reported_as_such() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let mut client = Client::new(
+            "Heroku",
+            &format!("http://127.0.0.1:{port}"),
+            Duration::ZERO,
+        );
+        client.backoff = Backoff {
+            attempts: 2,
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+        };
+        let err = client.send(Request::get("/apps/demo")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("Heroku GET /apps/demo: could not connect"),
+            "{text}"
+        );
+        assert!(text.contains("after 2 attempts"), "{text}");
+    }
+}

@@ -1,0 +1,62 @@
+//! shipline: continuous deployment from CI to Heroku. `main` parses, runs, and maps the outcome
+//! to an exit code; everything else lives in the modules below.
+
+mod ci;
+mod cli;
+mod git;
+mod heroku;
+mod http;
+mod outcome;
+mod steps;
+
+use std::process::ExitCode;
+
+use cli::{Command, UsageError};
+use outcome::Outcome;
+
+fn main() -> ExitCode {
+    let args = std::env::args_os().skip(1).collect();
+    let command = match cli::parse(args) {
+        Ok(command) => command,
+        Err(error) => {
+            ci::error(&error.to_string());
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help(text) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("shipline {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::Deploy(args) => {
+            steps::run_step("deploy", &["lock"], &args.state, args.dry_run, |state| {
+                steps::deploy::run(&args, state)
+            })
+        }
+    };
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Skipped(reason)) => {
+            ci::say(&format!("Skipped: {reason}"));
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Failed(reason)) => {
+            ci::error(&reason);
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            // `{:#}` prints the chain on one line, what failed first, then why; never a
+            // backtrace, whatever RUST_BACKTRACE says.
+            ci::error(&format!("{error:#}"));
+            if error.chain().any(|cause| cause.is::<UsageError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
