@@ -1,0 +1,154 @@
+//! `shipline-sandbox`: runs a fake service until killed, for `scripts/demo` and manual trials.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use shipline_sandbox::{Config, Heroku, Script};
+
+const USAGE: &str = "\
+shipline-sandbox: fake services on 127.0.0.1 for shipline's demo and tests
+
+USAGE:
+    shipline-sandbox heroku --app NAME [OPTIONS]
+
+Starts a fake Heroku Platform API with one Cedar app, prints its base URL (or writes it to
+--port-file) and serves until killed. Every build prints realistic heroku/nodejs buildpack
+output a few hundred milliseconds per line and succeeds.
+
+OPTIONS:
+    --app NAME            app to create (required)
+    --live-commit SHA     seed a live release whose slug has this commit
+    --api-key KEY         the accepted HEROKU_API_KEY [default: shipline-demo-key]
+    --port N              port to listen on [default: a free one]
+    --port-file PATH      write the base URL to PATH instead of stdout
+    --release-phase       give the app a release phase (migrations) run on every release
+    --preboot             enable the preboot feature
+    -h, --help            show this help
+";
+
+/// Demo default so scripts can export the key before the server starts.
+const DEMO_API_KEY: &str = "shipline-demo-key";
+
+struct Options {
+    app: String,
+    live_commit: Option<String>,
+    api_key: String,
+    port: u16,
+    port_file: Option<String>,
+    release_phase: bool,
+    preboot: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut iter = args.iter();
+    match iter.next().map(String::as_str) {
+        Some("heroku") => {}
+        Some(other) => return Err(format!("unknown service {other:?} (expected `heroku`)")),
+        None => return Err("missing service (expected `heroku`)".into()),
+    }
+    let mut options = Options {
+        app: String::new(),
+        live_commit: None,
+        api_key: DEMO_API_KEY.into(),
+        port: 0,
+        port_file: None,
+        release_phase: false,
+        preboot: false,
+    };
+    while let Some(arg) = iter.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag {
+            "--app" => options.app = value()?,
+            "--live-commit" => options.live_commit = Some(value()?),
+            "--api-key" => options.api_key = value()?,
+            "--port" => {
+                let v = value()?;
+                options.port = v.parse().map_err(|_| format!("invalid --port {v:?}"))?;
+            }
+            "--port-file" => options.port_file = Some(value()?),
+            "--release-phase" => options.release_phase = true,
+            "--preboot" => options.preboot = true,
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    if options.app.is_empty() {
+        return Err("--app is required".into());
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return if args.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("shipline-sandbox: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let heroku = match Heroku::start_with(Config {
+        api_key: options.api_key.clone(),
+        port: options.port,
+        ..Config::default()
+    }) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!(
+                "shipline-sandbox: cannot listen on 127.0.0.1:{}: {e}",
+                options.port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    heroku.create_app(&options.app);
+    if let Some(commit) = &options.live_commit {
+        heroku.seed_release(&options.app, commit, None);
+    }
+    heroku.set_preboot(&options.app, options.preboot);
+    if options.release_phase {
+        heroku.set_release_phase(&options.app, Some(Script::demo_release_phase()));
+    }
+    heroku.script_every_build(
+        &options.app,
+        Some(Script::demo_build(options.release_phase)),
+    );
+
+    let url = heroku.url();
+    match &options.port_file {
+        Some(path) => {
+            // Written whole then renamed, so a script polling for the file never reads half.
+            let tmp = format!("{path}.tmp");
+            if let Err(e) =
+                std::fs::write(&tmp, format!("{url}\n")).and_then(|()| std::fs::rename(&tmp, path))
+            {
+                eprintln!("shipline-sandbox: cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        None => println!("{url}"),
+    }
+    eprintln!(
+        "shipline-sandbox: fake Heroku for app {:?} on {url} (api key {:?}); stop with Ctrl-C",
+        options.app, options.api_key
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
