@@ -119,17 +119,15 @@ pub fn warn(message: &str) {
     }
 }
 
-/// Prints a notice, used for a skip: visible in the run's annotations on GitHub Actions.
+/// Adds a notice annotation on GitHub Actions, so a skip shows on the run's summary page
+/// (elsewhere the plain log line that accompanies it is enough).
 pub fn notice(title: &str, message: &str) {
-    let message = redact(message);
     if Provider::detect() == Provider::GitHubActions {
         emit(&format!(
             "::notice title={}::{}",
             escape_property(title),
-            escape_data(&message)
+            escape_data(&redact(message))
         ));
-    } else {
-        emit(&format!("{}: {message}", title.to_lowercase()));
     }
 }
 

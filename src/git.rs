@@ -226,6 +226,52 @@ impl Repository {
         })
     }
 
+    /// Checks that `subdir` is a folder of the commit's tree, so a typo in `--subdir` is
+    /// reported before anything is asked of Heroku.
+    pub fn check_subdir(&self, commit: &Commit, subdir: &str) -> Result<()> {
+        self.locate(commit, Some(subdir)).map(|_| ())
+    }
+
+    /// The commit id, its root tree, the tree the archive starts at and that tree's path prefix.
+    fn locate(
+        &self,
+        commit: &Commit,
+        subdir: Option<&str>,
+    ) -> Result<(ObjectId, ObjectId, ObjectId, String)> {
+        let commit_id = ObjectId::from_hex(commit.id.as_bytes())
+            .with_context(|| format!("{:?} is not a full commit id", commit.id))?;
+        let root_tree = self
+            .repo
+            .find_commit(commit_id)
+            .with_context(|| format!("could not read commit {commit_id}"))?
+            .tree()
+            .with_context(|| format!("could not read the tree of commit {commit_id}"))?;
+        let root_tree_id = root_tree.id;
+        let (start_tree, prefix) = match subdir.map(normalize_subdir) {
+            None | Some(None) => (root_tree_id, String::new()),
+            Some(Some(dir)) => {
+                let entry = root_tree.lookup_entry_by_path(&dir).with_context(|| {
+                    format!("could not look up {dir:?} in the tree of commit {commit_id}")
+                })?;
+                match entry {
+                    Some(entry) if entry.mode().is_tree() => (entry.object_id(), dir),
+                    Some(_) => bail!(
+                        "--subdir {dir:?} is not a directory in commit {}. Pass the folder that \
+                         holds the app, relative to the repository root.",
+                        short(commit_id)
+                    ),
+                    None => bail!(
+                        "--subdir {dir:?} does not exist in commit {}. Pass the folder that holds \
+                         the app, relative to the repository root, and check that it is committed.",
+                        short(commit_id)
+                    ),
+                }
+            }
+        };
+
+        Ok((commit_id, root_tree_id, start_tree, prefix))
+    }
+
     /// Writes the commit's tree, or its `subdir` folder as the archive root, as a tar.gz.
     ///
     /// The uncompressed tar is byte-identical to `git archive --format=tar <commit>` (for a
@@ -259,37 +305,7 @@ impl Repository {
         subdir: Option<&str>,
         out: &mut dyn Write,
     ) -> Result<ArchiveSummary> {
-        let commit_id = ObjectId::from_hex(commit.id.as_bytes())
-            .with_context(|| format!("{:?} is not a full commit id", commit.id))?;
-        let root_tree = self
-            .repo
-            .find_commit(commit_id)
-            .with_context(|| format!("could not read commit {commit_id}"))?
-            .tree()
-            .with_context(|| format!("could not read the tree of commit {commit_id}"))?;
-        let root_tree_id = root_tree.id;
-
-        let (start_tree, prefix) = match subdir.map(normalize_subdir) {
-            None | Some(None) => (root_tree_id, String::new()),
-            Some(Some(dir)) => {
-                let entry = root_tree.lookup_entry_by_path(&dir).with_context(|| {
-                    format!("could not look up {dir:?} in the tree of commit {commit_id}")
-                })?;
-                match entry {
-                    Some(entry) if entry.mode().is_tree() => (entry.object_id(), dir),
-                    Some(_) => bail!(
-                        "--subdir {dir:?} is not a directory in commit {}. Pass the folder that \
-                         holds the app, relative to the repository root.",
-                        short(commit_id)
-                    ),
-                    None => bail!(
-                        "--subdir {dir:?} does not exist in commit {}. Pass the folder that holds \
-                         the app, relative to the repository root, and check that it is committed.",
-                        short(commit_id)
-                    ),
-                }
-            }
-        };
+        let (commit_id, root_tree_id, start_tree, prefix) = self.locate(commit, subdir)?;
 
         let index = self.repo.index_from_tree(&root_tree_id).with_context(|| {
             format!("could not list the tree of commit {commit_id} to read its .gitattributes")

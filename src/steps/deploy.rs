@@ -147,88 +147,102 @@ pub fn judge(
     Verdict::Proceed(notes)
 }
 
-/// Runs `shipline deploy`.
+/// Heroku credentials and base URL, from the environment.
+pub struct HerokuConfig {
+    /// `HEROKU_API_KEY`.
+    pub api_key: String,
+    /// `SHIPLINE_HEROKU_API_URL` or the default.
+    pub api_url: String,
+}
+
+impl HerokuConfig {
+    /// Reads the configuration; a missing key or a malformed URL is a configuration error.
+    pub fn from_env() -> Result<HerokuConfig> {
+        let api_key = std::env::var("HEROKU_API_KEY")
+            .ok()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                anyhow!(UsageError(
+                    "HEROKU_API_KEY is not set: store a Heroku API key (`heroku authorizations:create`) as a CI secret and expose it to this step as HEROKU_API_KEY".into()
+                ))
+            })?;
+        ci::register_secret(&api_key);
+        let api_url = std::env::var("SHIPLINE_HEROKU_API_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| heroku::DEFAULT_API_URL.to_string());
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            bail!(UsageError(format!(
+                "SHIPLINE_HEROKU_API_URL must be an http(s) URL, not `{api_url}`"
+            )));
+        }
+        Ok(HerokuConfig { api_key, api_url })
+    }
+}
+
+/// What the app looks like before the deploy.
+struct Preflight {
+    app: String,
+    web_url: Option<String>,
+    /// The live release and its commit.
+    live: Option<Live>,
+    /// The live release's id, the rollback anchor.
+    live_id: Option<String>,
+    /// A newer release still in its release phase.
+    pending: Option<u64>,
+    /// The version the next release will most likely get.
+    next_version: u64,
+}
+
+/// The packed source, in a temporary file.
+struct Packed {
+    file: TempFile,
+    size: u64,
+    checksum: String,
+    time: Duration,
+}
+
+/// Runs `shipline deploy`: fetch, decide, act.
 pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
 
+    let enabled = args
+        .enabled_by
+        .as_deref()
+        .and_then(|var| std::env::var(var).ok());
+    let ci_var = std::env::var("CI").ok();
     if let Some(reason) = kill_switch(
         args.enabled_by.as_deref(),
-        std::env::var("CI").ok().as_deref(),
-        args.enabled_by
-            .as_deref()
-            .and_then(|v| std::env::var(v).ok())
-            .as_deref(),
+        ci_var.as_deref(),
+        enabled.as_deref(),
     ) {
         return Ok(Outcome::Skipped(reason));
     }
-
-    let api_key = std::env::var("HEROKU_API_KEY")
-        .ok()
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            anyhow!(UsageError(
-                "HEROKU_API_KEY is not set: store a Heroku API key (`heroku authorizations:create`) as a CI secret and expose it as HEROKU_API_KEY".into()
-            ))
-        })?;
-    ci::register_secret(&api_key);
-    let api_url = std::env::var("SHIPLINE_HEROKU_API_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| heroku::DEFAULT_API_URL.to_string());
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        bail!(UsageError(format!(
-            "SHIPLINE_HEROKU_API_URL must be an http(s) URL, not `{api_url}`"
-        )));
-    }
-
+    let config = HerokuConfig::from_env()?;
     let repo = git::open(&args.dir).map_err(|e| anyhow!(UsageError(format!("{e:#}"))))?;
     let commit = repo
         .resolve(&args.git_ref)
         .map_err(|e| anyhow!(UsageError(format!("{e:#}"))))?;
-    let short = &commit.id[..7.min(commit.id.len())];
+    if let Some(subdir) = &args.subdir {
+        repo.check_subdir(&commit, subdir)
+            .map_err(|e| anyhow!(UsageError(format!("{e:#}"))))?;
+    }
+    let short = short(&commit.id);
+    let folder = args
+        .subdir
+        .as_deref()
+        .map(|s| format!(", folder {s}/"))
+        .unwrap_or_default();
     ci::say(&format!(
-        "Deploying {short} \"{}\" ({}) to {}{}",
-        commit.subject,
-        args.git_ref,
-        args.app,
-        args.subdir
-            .as_deref()
-            .map(|s| format!(", folder {s}/"))
-            .unwrap_or_default()
+        "Deploying {short} \"{}\" ({}{folder}) to {}",
+        commit.subject, args.git_ref, args.app
     ));
 
-    let heroku = Heroku::new(&api_url, &api_key, deadline);
-    let app = heroku.app(&args.app)?;
-    let releases = heroku
-        .recent_releases(&app.name, 25)
-        .with_context(|| format!("could not list the releases of {}", app.name))?;
-    let current = releases.iter().find(|r| r.current).cloned();
-    let pending = releases
-        .iter()
-        .filter(|r| r.status == Status::Pending)
-        .filter(|r| current.as_ref().is_none_or(|c| r.version > c.version))
-        .map(|r| r.version)
-        .max();
-    let live = match &current {
-        Some(release) => Some(live_of(&heroku, &app.name, release)?),
-        None => None,
-    };
-    match &live {
-        Some(l) => ci::say(&format!(
-            "Live: v{} ({}){}",
-            l.version,
-            l.description,
-            l.commit
-                .as_deref()
-                .map(|c| format!(", commit {}", &c[..7.min(c.len())]))
-                .unwrap_or_default()
-        )),
-        None => ci::say("Live: nothing yet"),
-    }
-
-    let relation = match live.as_ref().and_then(|l| l.commit.as_deref()) {
+    let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
+    let before = preflight(&heroku, &args.app)?;
+    let relation = match before.live.as_ref().and_then(|l| l.commit.as_deref()) {
         Some(live_commit) if live_commit != commit.id => Some(
             repo.relation(&commit.id, live_commit)
                 .context("could not compare the commit with the live one")?,
@@ -236,94 +250,43 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         _ => None,
     };
     match judge(
-        live.as_ref(),
+        before.live.as_ref(),
         &commit.id,
         relation.as_ref(),
-        pending,
+        before.pending,
         args.force,
     ) {
         Verdict::Skip(reason) => return Ok(Outcome::Skipped(reason)),
         Verdict::Fail(reason) => return Ok(Outcome::Failed(reason)),
-        Verdict::Proceed(notes) => {
-            for note in notes {
-                ci::say(&note);
-            }
-        }
+        Verdict::Proceed(notes) => notes.iter().for_each(|note| ci::say(note)),
+    }
+    if let Some(failure) = check_preboot(&heroku, &before.app, args.require_preboot)? {
+        return Ok(failure);
     }
 
-    match heroku.preboot(&app.name)? {
-        Some(true) => ci::say("Preboot is on: the new dynos take traffic once they have booted"),
-        Some(false) if args.require_preboot => {
-            return Ok(Outcome::Failed(format!(
-                "preboot is off for {}, and --require-preboot is set: enable it with `heroku features:enable preboot -a {}`",
-                app.name, app.name
-            )))
-        }
-        Some(false) => ci::warn(&format!(
-            "preboot is off for {}: dynos restart all at once and requests are dropped while the new release boots (enable it with `heroku features:enable preboot -a {}`)",
-            app.name, app.name
-        )),
-        None if args.require_preboot => {
-            return Ok(Outcome::Failed(format!(
-                "{} has no preboot feature (GET /apps/{}/features/preboot answered 404), and --require-preboot is set",
-                app.name, app.name
-            )))
-        }
-        None => ci::warn(&format!(
-            "could not tell whether preboot is on for {}: the app has no preboot feature",
-            app.name
-        )),
-    }
-
-    let pack_started = Instant::now();
-    let archive = TempFile::new("source", "tar.gz");
-    let mut writer = HashingWriter::new(File::create(&archive.path).with_context(|| {
-        format!(
-            "could not create the temporary source archive {}",
-            archive.path.display()
-        )
-    })?);
-    let summary = repo.write_archive(&commit, args.subdir.as_deref(), &mut writer)?;
-    let (size, checksum) = writer.finish()?;
-    let pack_time = pack_started.elapsed();
-    ci::say(&format!(
-        "Packed {short}{}: {} entries, {} ({checksum}) in {}",
-        args.subdir
-            .as_deref()
-            .map(|s| format!(":{s}"))
-            .unwrap_or_default(),
-        summary.entries,
-        bytes(size),
-        human(pack_time)
-    ));
-    if summary.uses_lfs {
-        ci::warn("the tree uses Git LFS (filter=lfs in .gitattributes): LFS pointer files are deployed, not the large files they point to");
-    }
-
-    let previous = current.as_ref().map(|r| {
+    let packed = pack(&repo, &commit, args.subdir.as_deref())?;
+    let previous = before.live.as_ref().map(|live| {
         json!({
-            "id": r.id,
-            "version": r.version,
-            "commit": live.as_ref().and_then(|l| l.commit.clone()),
+            "id": before.live_id,
+            "version": live.version,
+            "commit": live.commit,
         })
+    });
+    let mut record = json!({
+        "app": before.app,
+        "commit": commit.id,
+        "ref": args.git_ref,
+        "previous_release": previous,
     });
     if args.dry_run {
         ci::say(&format!(
             "Dry run: would upload {} and build {short} on {}, creating release v{}; nothing was uploaded, built or released",
-            bytes(size),
-            app.name,
-            releases.iter().map(|r| r.version).max().unwrap_or(0) + 1
+            bytes(packed.size),
+            before.app,
+            before.next_version
         ));
-        state.set(
-            "deploy",
-            json!({
-                "app": app.name,
-                "commit": commit.id,
-                "ref": args.git_ref,
-                "dry_run": true,
-                "previous_release": previous,
-            }),
-        );
+        record["dry_run"] = json!(true);
+        state.set("deploy", record);
         return Ok(Outcome::Done);
     }
 
@@ -332,99 +295,82 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         .create_source()
         .context("could not create a source upload slot")?;
     heroku
-        .upload(&blob.put_url, &archive.path)
+        .upload(&blob.put_url, &packed.file.path)
         .context("could not upload the source archive")?;
     let upload_time = upload_started.elapsed();
     ci::say(&format!("Uploaded the source in {}", human(upload_time)));
-    drop(archive);
+    drop(packed.file);
 
+    let live_version = before.live.as_ref().map(|l| l.version).unwrap_or(0);
     let build_started = Instant::now();
     let build = heroku
         .create_build(
-            &app.name,
+            &before.app,
             &blob.get_url,
             &commit.id,
-            &format!("SHA256:{checksum}"),
+            &format!("SHA256:{}", packed.checksum),
             &commit.subject,
         )
         .context("could not start the build")?;
     ci::say(&format!("Build {} started", build.id));
     let mut tail = Tail::new();
-    if let Some(url) = &build.output_stream_url {
-        let _group = Group::open("Build output");
-        follow_stream(&heroku, url, deadline, args.poll, &mut tail, || {
-            heroku
-                .build(&app.name, &build.id)
-                .map(|b| b.status != Status::Pending)
-        })?;
-    }
-    let build = wait_for(
+    let follow = Follow {
+        heroku: &heroku,
         deadline,
-        args.poll,
+        poll: args.poll,
+    };
+    let build = follow.until_done(
+        build.output_stream_url.as_deref(),
+        "Build output",
         &format!("build {} to finish", build.id),
+        &mut tail,
         || {
-            let b = heroku.build(&app.name, &build.id)?;
-            Ok((b.status != Status::Pending).then_some(b))
+            let b = heroku.build(&before.app, &build.id)?;
+            let done = b.status != Status::Pending;
+            Ok((b, done))
         },
     )?;
     let build_time = build_started.elapsed();
     if build.status != Status::Succeeded {
         tail.show("build output");
         return Ok(Outcome::Failed(format!(
-            "build {} {} after {}; the live release stays v{}",
+            "build {} {} after {}; the live release stays v{live_version}",
             build.id,
             build.status,
-            human(build_time),
-            live.as_ref().map(|l| l.version).unwrap_or(0)
+            human(build_time)
         )));
     }
     ci::say(&format!("Build succeeded in {}", human(build_time)));
 
     let release_started = Instant::now();
-    let release_ref = build.release.as_ref().ok_or_else(|| {
+    let release_id = build.release.as_ref().map(|r| r.id.clone()).ok_or_else(|| {
         anyhow!(
-            "Heroku reported build {} succeeded without a release",
+            "Heroku reported build {} succeeded without a release; check the app's activity in the Heroku dashboard",
             build.id
         )
     })?;
-    let mut release = heroku.release(&app.name, &release_ref.id)?;
+    let release = heroku.release(&before.app, &release_id)?;
     ci::say(&format!(
         "Release v{}: {}",
         release.version, release.description
     ));
-    if release.status == Status::Pending {
-        let mut tail = Tail::new();
-        let stream = wait_for_release_stream(&heroku, &app.name, &release, deadline, args.poll)?;
-        if let Some(url) = stream {
-            let _group = Group::open("Release phase output");
-            follow_stream(&heroku, &url, deadline, args.poll, &mut tail, || {
-                heroku
-                    .release(&app.name, &release.id)
-                    .map(|r| r.status != Status::Pending)
-            })?;
-        }
-        release = wait_for(
-            deadline,
-            args.poll,
-            &format!("release v{} (its release phase) to finish", release.version),
-            || {
-                let r = heroku.release(&app.name, &release.id)?;
-                Ok((r.status != Status::Pending).then_some(r))
-            },
-        )?;
-        if release.status != Status::Succeeded {
-            tail.show("release phase output");
-            return Ok(Outcome::Failed(format!(
-                "the release phase of v{} (release {}) {}; the live release stays v{}",
-                release.version,
-                release.id,
-                release.status,
-                live.as_ref().map(|l| l.version).unwrap_or(0)
-            )));
-        }
-    } else if release.status != Status::Succeeded {
+    let mut tail = Tail::new();
+    let stream = release_stream(&follow, &before.app, release)?;
+    let release = follow.until_done(
+        stream.as_deref(),
+        "Release phase output",
+        "the release phase to finish",
+        &mut tail,
+        || {
+            let r = heroku.release(&before.app, &release_id)?;
+            let done = r.status != Status::Pending;
+            Ok((r, done))
+        },
+    )?;
+    if release.status != Status::Succeeded {
+        tail.show("release phase output");
         return Ok(Outcome::Failed(format!(
-            "release v{} ({}) is {}",
+            "release v{} (release {}) {}: its release phase did not succeed; the live release stays v{live_version}",
             release.version, release.id, release.status
         )));
     }
@@ -433,40 +379,33 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
     ci::say(&format!(
         "Released v{} ({short}) to {} in {}",
         release.version,
-        app.name,
+        before.app,
         human(total)
     ));
 
-    state.set(
-        "deploy",
-        json!({
-            "app": app.name,
-            "commit": commit.id,
-            "ref": args.git_ref,
-            "release": {"id": release.id, "version": release.version},
-            "previous_release": previous,
-            "build_id": build.id,
-            "web_url": app.web_url,
-            "timings_ms": {
-                "pack": pack_time.as_millis() as u64,
-                "upload": upload_time.as_millis() as u64,
-                "build": build_time.as_millis() as u64,
-                "release": release_time.as_millis() as u64,
-                "total": total.as_millis() as u64,
-            },
-        }),
-    );
+    record["release"] = json!({"id": release.id, "version": release.version});
+    record["build_id"] = json!(build.id);
+    record["web_url"] = json!(before.web_url);
+    record["timings_ms"] = json!({
+        "pack": millis(packed.time),
+        "upload": millis(upload_time),
+        "build": millis(build_time),
+        "release": millis(release_time),
+        "total": millis(total),
+    });
+    state.set("deploy", record);
     ci::write_outputs(&[
         ("release-version", release.version.to_string()),
         ("commit", commit.id.clone()),
     ])?;
     ci::write_summary(&format!(
-        "### Deployed {} v{}\n\n| | |\n|---|---|\n| commit | `{}` {} |\n| previous | {} |\n| build | `{}` in {} |\n| total | {} |\n\n",
-        app.name,
+        "### Deployed {} v{}\n\n| | |\n|---|---|\n| commit | `{short}` {} |\n| previous | {} |\n| build | `{}` in {} |\n| total | {} |\n\n",
+        before.app,
         release.version,
-        short,
         markdown_escape(&commit.subject),
-        live.as_ref()
+        before
+            .live
+            .as_ref()
             .map(|l| format!("v{}", l.version))
             .unwrap_or_else(|| "none".into()),
         build.id,
@@ -474,6 +413,103 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         human(total)
     ))?;
     Ok(Outcome::Done)
+}
+
+/// Reads the app, its recent releases and the live release's commit.
+fn preflight(heroku: &Heroku, app: &str) -> Result<Preflight> {
+    let app = heroku.app(app)?;
+    let releases = heroku
+        .recent_releases(&app.name, 25)
+        .with_context(|| format!("could not list the releases of {}", app.name))?;
+    let current = releases.iter().find(|r| r.current);
+    let pending = releases
+        .iter()
+        .filter(|r| r.status == Status::Pending)
+        .filter(|r| current.is_none_or(|c| r.version > c.version))
+        .map(|r| r.version)
+        .max();
+    let live = current.map(|r| live_of(heroku, &app.name, r)).transpose()?;
+    match &live {
+        Some(l) => ci::say(&format!(
+            "Live: v{} ({}){}",
+            l.version,
+            l.description,
+            l.commit
+                .as_deref()
+                .map(|c| format!(", commit {}", short(c)))
+                .unwrap_or_default()
+        )),
+        None => ci::say("Live: nothing yet"),
+    }
+    Ok(Preflight {
+        live,
+        live_id: current.map(|r| r.id.clone()),
+        pending,
+        next_version: releases.iter().map(|r| r.version).max().unwrap_or(0) + 1,
+        web_url: app.web_url,
+        app: app.name,
+    })
+}
+
+/// Warns when preboot is off, or fails with `--require-preboot`.
+fn check_preboot(heroku: &Heroku, app: &str, require: bool) -> Result<Option<Outcome>> {
+    let enable = format!("enable it with `heroku features:enable preboot -a {app}`");
+    match heroku.preboot(app)? {
+        Some(true) => {
+            ci::say("Preboot is on: the new dynos take traffic once they have booted");
+            Ok(None)
+        }
+        Some(false) if require => Ok(Some(Outcome::Failed(format!(
+            "preboot is off for {app}, and --require-preboot is set: {enable}"
+        )))),
+        Some(false) => {
+            ci::warn(&format!(
+                "preboot is off for {app}: dynos restart all at once and requests are dropped while the new release boots ({enable})"
+            ));
+            Ok(None)
+        }
+        None if require => Ok(Some(Outcome::Failed(format!(
+            "{app} has no preboot feature (GET /apps/{app}/features/preboot answered 404), and --require-preboot is set"
+        )))),
+        None => {
+            ci::warn(&format!(
+                "could not tell whether preboot is on for {app}: the app has no preboot feature"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Packs the commit's tree into a temporary tar.gz, hashing it on the way.
+fn pack(repo: &git::Repository, commit: &git::Commit, subdir: Option<&str>) -> Result<Packed> {
+    let started = Instant::now();
+    let file = TempFile::new("source", "tar.gz");
+    let mut writer = HashingWriter::new(File::create(&file.path).with_context(|| {
+        format!(
+            "could not create the temporary source archive {}",
+            file.path.display()
+        )
+    })?);
+    let summary = repo.write_archive(commit, subdir, &mut writer)?;
+    let (size, checksum) = writer.finish()?;
+    let time = started.elapsed();
+    ci::say(&format!(
+        "Packed {}{}: {} entries, {} (SHA256:{checksum}) in {}",
+        short(&commit.id),
+        subdir.map(|s| format!(":{s}")).unwrap_or_default(),
+        summary.entries,
+        bytes(size),
+        human(time)
+    ));
+    if summary.uses_lfs {
+        ci::warn("the tree uses Git LFS (filter=lfs in .gitattributes): LFS pointer files are deployed, not the large files they point to");
+    }
+    Ok(Packed {
+        file,
+        size,
+        checksum,
+        time,
+    })
 }
 
 /// The live release with the commit of its slug.
@@ -498,114 +534,122 @@ fn live_of(heroku: &Heroku, app: &str, release: &Release) -> Result<Live> {
     })
 }
 
-/// Waits for the release phase's stream to exist (404 until it starts) or the release to end.
-fn wait_for_release_stream(
-    heroku: &Heroku,
-    app: &str,
-    release: &Release,
-    deadline: Instant,
-    poll: Duration,
-) -> Result<Option<String>> {
-    let mut release = release.clone();
+/// The release phase's output URL: Heroku may set it on the release only once the phase is
+/// scheduled, so a pending release without one is polled until it has one or is done.
+fn release_stream(follow: &Follow<'_>, app: &str, mut release: Release) -> Result<Option<String>> {
     loop {
-        if let Some(url) = release.output_stream_url.clone() {
-            return Ok(Some(url));
+        if release.status != Status::Pending || release.output_stream_url.is_some() {
+            return Ok(release.output_stream_url);
         }
-        if release.status != Status::Pending {
-            return Ok(None);
-        }
-        sleep_until_next(
-            deadline,
-            poll,
-            &format!("the release phase of v{} to start", release.version),
-        )?;
-        release = heroku.release(app, &release.id)?;
+        follow.sleep(&format!(
+            "the release phase of v{} to start",
+            release.version
+        ))?;
+        release = follow.heroku.release(app, &release.id)?;
     }
 }
 
-/// Streams an output URL to the log line by line, as it arrives. A stream that is not there
-/// yet (404) is retried until `finished` says the work is over; a stream that breaks is
-/// reported and left, since the status poll that follows decides the outcome.
-fn follow_stream(
-    heroku: &Heroku,
-    url: &str,
+/// Follows a build or release: its output streamed to the log, then its status polled until it
+/// is no longer pending, all within the step's deadline.
+struct Follow<'a> {
+    heroku: &'a Heroku,
     deadline: Instant,
     poll: Duration,
-    tail: &mut Tail,
-    mut finished: impl FnMut() -> Result<bool>,
-) -> Result<()> {
-    loop {
-        let idle = deadline
-            .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_secs(1), Duration::from_secs(120));
-        match heroku.open_stream(url, idle) {
-            Ok(Stream::Open(reader)) => {
-                let mut reader = BufReader::new(reader);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) => return Ok(()),
-                        Ok(_) => {
-                            let text = String::from_utf8_lossy(&line);
-                            let text = text.trim_end_matches(['\n', '\r']);
-                            ci::say(text);
-                            tail.push(text);
-                        }
-                        Err(e) => {
-                            ci::warn(&format!(
-                                "the output stream broke ({e}); waiting for the result without it"
-                            ));
-                            return Ok(());
-                        }
+}
+
+impl Follow<'_> {
+    /// Streams `stream` (when there is one) inside a log group titled `title`, then polls
+    /// `fetch` until it reports done.
+    fn until_done<T>(
+        &self,
+        stream: Option<&str>,
+        title: &str,
+        what: &str,
+        tail: &mut Tail,
+        mut fetch: impl FnMut() -> Result<(T, bool)>,
+    ) -> Result<T> {
+        if let Some(url) = stream {
+            let _group = Group::open(title);
+            self.stream(url, tail, || fetch().map(|(_, done)| done))?;
+        }
+        loop {
+            let (value, done) = fetch()?;
+            if done {
+                return Ok(value);
+            }
+            self.sleep(what)?;
+        }
+    }
+
+    /// Streams an output URL to the log line by line, as it arrives. A stream that is not
+    /// there yet (404) is retried until `finished` says the work is over; a stream that breaks
+    /// is reported and left, since the status poll that follows decides the outcome.
+    fn stream(
+        &self,
+        url: &str,
+        tail: &mut Tail,
+        mut finished: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
+        loop {
+            let idle = self
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .clamp(Duration::from_secs(1), Duration::from_secs(120));
+            let reader = match self.heroku.open_stream(url, idle) {
+                Ok(Stream::Open(reader)) => reader,
+                Ok(Stream::Status(404)) => {
+                    if finished()? {
+                        return Ok(());
+                    }
+                    self.sleep("the output stream to start")?;
+                    continue;
+                }
+                Ok(Stream::Status(status)) => {
+                    ci::warn(&format!(
+                        "the output stream answered {status}; waiting for the result without it"
+                    ));
+                    return Ok(());
+                }
+                Err(e) => {
+                    ci::warn(&format!(
+                        "could not open the output stream ({e:#}); waiting for the result without it"
+                    ));
+                    return Ok(());
+                }
+            };
+            let mut reader = BufReader::new(reader);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.trim_end_matches(['\n', '\r']);
+                        ci::say(text);
+                        tail.push(text);
+                    }
+                    Err(e) => {
+                        ci::warn(&format!(
+                            "the output stream broke ({e}); waiting for the result without it"
+                        ));
+                        return Ok(());
                     }
                 }
             }
-            Ok(Stream::Status(404)) => {
-                if finished()? {
-                    return Ok(());
-                }
-                sleep_until_next(deadline, poll, "the output stream to start")?;
-            }
-            Ok(Stream::Status(status)) => {
-                ci::warn(&format!(
-                    "the output stream answered {status}; waiting for the result without it"
-                ));
-                return Ok(());
-            }
-            Err(e) => {
-                ci::warn(&format!(
-                    "could not open the output stream ({e:#}); waiting for the result without it"
-                ));
-                return Ok(());
-            }
         }
     }
-}
 
-/// Polls `check` every `poll` until it yields a value, failing with what it waited for when
-/// the step's deadline passes.
-fn wait_for<T>(
-    deadline: Instant,
-    poll: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<Option<T>>,
-) -> Result<T> {
-    loop {
-        if let Some(value) = check()? {
-            return Ok(value);
+    /// Sleeps one poll interval, or fails with what it was waiting for once the deadline has
+    /// passed.
+    fn sleep(&self, what: &str) -> Result<()> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            bail!("timed out waiting for {what} (--timeout / SHIPLINE_TIMEOUT bounds the whole step; what already started on Heroku goes on)");
         }
-        sleep_until_next(deadline, poll, what)?;
+        std::thread::sleep(self.poll.min(self.deadline - now));
+        Ok(())
     }
-}
-
-fn sleep_until_next(deadline: Instant, poll: Duration, what: &str) -> Result<()> {
-    let now = Instant::now();
-    if now >= deadline {
-        bail!("timed out waiting for {what} (--timeout / SHIPLINE_TIMEOUT bounds the whole step; work already started on Heroku goes on)");
-    }
-    std::thread::sleep(poll.min(deadline - now));
-    Ok(())
 }
 
 /// The last lines of an output, repeated after a failure so the cause is visible outside the
@@ -713,6 +757,14 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..7.min(commit.len())]
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
 fn bytes(n: u64) -> String {
