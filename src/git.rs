@@ -172,41 +172,57 @@ impl Repository {
             Decision::Decided(relation) => return Ok(relation),
             Decision::Undecided(why) => why,
         };
-        let unshallow = self
+        let shallow = self
             .repo
             .is_shallow()
             .context("could not tell whether this clone is shallow")?;
-        if let Err(stderr) = self.fetch(live_id, unshallow) {
-            let how = if unshallow {
-                format!("fetching the full history with `git fetch --unshallow origin {live_id}`")
-            } else {
-                format!("fetching it with `git fetch origin {live_id}`")
-            };
-            return Ok(Relation::Unknown(format!(
-                "{why}, and {how} failed: {stderr}"
-            )));
+        let steps: &[Deepen] = if shallow {
+            &[Deepen::By(100), Deepen::By(1000), Deepen::Unshallow]
+        } else {
+            &[Deepen::Missing]
+        };
+        let mut why = why;
+        for step in steps {
+            if let Err(stderr) = self.fetch(&[deploying_id, live_id], *step) {
+                return Ok(Relation::Unknown(format!(
+                    "{why}, and `{}` failed: {stderr}",
+                    step.command(live_id)
+                )));
+            }
+            let repo = open_gix(&self.dir)?;
+            match decide(&repo, deploying_id, live_id)? {
+                Decision::Decided(relation) => return Ok(relation),
+                Decision::Undecided(still) => why = still,
+            }
         }
-        let repo = open_gix(&self.dir)?;
-        match decide(&repo, deploying_id, live_id)? {
-            Decision::Decided(relation) => Ok(relation),
-            Decision::Undecided(why) => Ok(Relation::Unknown(format!(
-                "{why}, even after fetching from origin"
-            ))),
-        }
+        Ok(Relation::Unknown(format!(
+            "{why}, even after fetching from origin"
+        )))
     }
 
-    /// Runs `git fetch` for `live`; on failure returns git's stderr, for the user.
-    fn fetch(&self, live: ObjectId, unshallow: bool) -> std::result::Result<(), String> {
+    /// Runs `git fetch` for the two commits; on failure returns git's stderr, for the user.
+    fn fetch(&self, ids: &[ObjectId], step: Deepen) -> std::result::Result<(), String> {
         let mut command = Command::new("git");
         command
             .arg("-C")
             .arg(&self.dir)
             .args(["fetch", "--quiet", "--no-tags"]);
-        if unshallow {
-            command.arg("--unshallow");
+        match step {
+            Deepen::By(n) => {
+                command.arg(format!("--deepen={n}"));
+            }
+            Deepen::Unshallow => {
+                command.arg("--unshallow");
+            }
+            Deepen::Missing => {}
+        }
+        command.arg("origin");
+        for id in ids {
+            if step != Deepen::Missing || !self.repo.has_object(id) {
+                command.arg(id.to_string());
+            }
         }
         command
-            .args(["origin", &live.to_string()])
             .env("GIT_TERMINAL_PROMPT", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -408,7 +424,34 @@ fn subject_line(message: &BStr) -> String {
     String::from_utf8_lossy(&subject).into_owned()
 }
 
+/// How much history one `git fetch` asks for when the clone cannot tell how two commits
+/// relate. A shallow CI clone is deepened step by step, because most deploys are a few commits
+/// ahead of what is live and the full history of a large repository costs real time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deepen {
+    /// `--deepen=N`: N more commits behind the shallow boundary, and the missing commit with
+    /// its history down to what the clone has.
+    By(u32),
+    /// `--unshallow`: the whole history.
+    Unshallow,
+    /// A full clone that lacks the live commit: fetch just that commit and its history.
+    Missing,
+}
+
+impl Deepen {
+    /// The command, as shown to the user.
+    fn command(self, live: ObjectId) -> String {
+        match self {
+            Deepen::By(n) => format!("git fetch --deepen={n} origin {live}"),
+            Deepen::Unshallow => format!("git fetch --unshallow origin {live}"),
+            Deepen::Missing => format!("git fetch origin {live}"),
+        }
+    }
+}
+
+/// What local history alone can say.
 enum Decision {
+    /// The relation is known.
     Decided(Relation),
     /// Why the local history cannot answer, phrased to be followed by what was tried.
     Undecided(String),
@@ -1300,6 +1343,23 @@ mod tests {
             ],
         );
         (origin, clone, ids)
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_deepens_step_by_step_instead_of_unshallowing() {
+        let tmp = TempDir::new("shallow-deepen");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 150, "1");
+        let live = &ids[ids.len() - 40];
+        let repo = open(&clone).unwrap();
+        assert_eq!(
+            repo.relation(ids.last().unwrap(), live).unwrap(),
+            Relation::Newer
+        );
+        let reopened = open(&clone).unwrap();
+        assert!(
+            reopened.repo.is_shallow().unwrap(),
+            "a deploy 40 commits ahead must not download the whole history"
+        );
     }
 
     #[test]

@@ -618,3 +618,36 @@ fn a_skipped_lock_makes_the_deploy_skip() {
     assert!(run.stdout.contains("superseded by build #12"), "{run:?}");
     assert!(w.heroku.requests().is_empty());
 }
+
+#[test]
+fn a_422_from_heroku_prints_its_message() {
+    let w = World::new("invalid-params");
+    w.heroku.inject(
+        Failure::new("POST", &format!("/apps/{APP}/builds"), 422, 1).body(
+            "invalid_params",
+            "source_blob.checksum must be of the form SHA256:<hex>",
+        ),
+    );
+    let run = w.deploy(&[], &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "could not start the build: Heroku POST /apps/{APP}/builds answered 422 invalid_params: source_blob.checksum must be of the form SHA256:<hex>"
+        )),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_low_rate_limit_slows_requests_down_with_a_warning() {
+    let w = World::new("rate-low");
+    w.heroku.set_rate_limit_remaining(12);
+    let run = w.deploy(&["--dry-run"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("warning: Heroku rate limit nearly used up"),
+        "{run:?}"
+    );
+    assert!(w.heroku.rate_limit_remaining() > 0);
+}
