@@ -36,6 +36,115 @@ pub enum Command {
     Version,
     /// `shipline deploy`.
     Deploy(DeployArgs),
+    /// `shipline notes`.
+    Notes(NotesArgs),
+    /// `shipline notify`.
+    Notify(NotifyArgs),
+}
+
+/// Where release notes start: a revision, or the live commit of a Heroku app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotesFrom {
+    /// `--from REV`.
+    Rev(String),
+    /// `--app APP`: the commit of the app's current release, read from its slug.
+    App(String),
+}
+
+/// How `shipline notes` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotesFormat {
+    /// One line per commit, for a terminal or a CI log.
+    Text,
+    /// A Markdown list, for a PR comment, a step summary or release notes.
+    Markdown,
+    /// The stable JSON form (see `notes::Notes`).
+    Json,
+}
+
+/// Options of `shipline notes`.
+#[derive(Debug, Clone)]
+pub struct NotesArgs {
+    /// Where the range starts.
+    pub from: NotesFrom,
+    /// Where it ends.
+    pub to: String,
+    /// The repository.
+    pub dir: PathBuf,
+    /// List the merges of the main branch instead of skipping merges.
+    pub first_parent: bool,
+    /// Output format.
+    pub format: NotesFormat,
+}
+
+/// A deploy's status as Slack is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyStatus {
+    /// A deploy is starting.
+    Started,
+    /// It succeeded.
+    Succeeded,
+    /// It failed.
+    Failed,
+    /// It skipped on purpose.
+    Skipped,
+}
+
+impl NotifyStatus {
+    /// Parses a status, accepting GitHub's `job.status` words (`success`, `failure`,
+    /// `cancelled`) so the action can pass them through.
+    pub fn parse(text: &str) -> Option<NotifyStatus> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "started" | "start" | "running" => Some(NotifyStatus::Started),
+            "succeeded" | "success" | "done" => Some(NotifyStatus::Succeeded),
+            "failed" | "failure" | "cancelled" | "canceled" => Some(NotifyStatus::Failed),
+            "skipped" => Some(NotifyStatus::Skipped),
+            _ => None,
+        }
+    }
+
+    /// The word used in messages and filters.
+    pub fn word(self) -> &'static str {
+        match self {
+            NotifyStatus::Started => "started",
+            NotifyStatus::Succeeded => "succeeded",
+            NotifyStatus::Failed => "failed",
+            NotifyStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// Options of `shipline notify`.
+#[derive(Debug, Clone)]
+pub struct NotifyArgs {
+    /// The status to report; `None` derives it from the state file.
+    pub status: Option<NotifyStatus>,
+    /// Post only for these statuses; `None` posts for all.
+    pub on: Option<Vec<NotifyStatus>>,
+    /// Web API channel (required with `SLACK_BOT_TOKEN`).
+    pub channel: Option<String>,
+    /// A title replacing the default first line.
+    pub title: Option<String>,
+    /// Who to mention when the deploy failed, as given (validated by the step).
+    pub mention_on_failure: Option<String>,
+    /// The environment's name (`production`, `staging`), shown in the message.
+    pub environment: Option<String>,
+    /// Where release notes start when the state file has none: a revision or an app.
+    pub from: Option<NotesFrom>,
+    /// Where they end.
+    pub to: String,
+    /// The repository.
+    pub dir: PathBuf,
+    /// Follow first parents in the notes.
+    pub first_parent: bool,
+    /// Exit 1 when Slack fails, instead of warning.
+    pub strict: bool,
+    /// Print the payload instead of sending it.
+    pub dry_run: bool,
+    /// Bound on the whole step.
+    pub timeout: Duration,
+    /// The state file.
+    pub state: PathBuf,
 }
 
 /// Options of `shipline deploy`.
@@ -73,6 +182,8 @@ Usage: shipline <COMMAND> [OPTIONS]
 
 Commands:
   deploy    Deploy a commit to a Heroku app through the Platform API, behind safety guards
+  notes     Release notes: the commits between what is live and what is shipping
+  notify    Tell Slack what happened, with release notes and an on-call mention on failure
 
 Options:
   -h, --help       Print help (`shipline <COMMAND> --help` for a command's options)
@@ -124,6 +235,73 @@ Environment:
 Durations: 500ms, 10s, 5m, 1h, 1h30m (a bare number is seconds).
 ";
 
+/// The help of `shipline notes`.
+pub const NOTES_HELP: &str = "\
+Release notes: the commits between what is live and what is shipping, oldest first
+
+Usage: shipline notes (--from REV | --app APP) [OPTIONS]
+
+The range's case is said, never guessed: shipping (from is an ancestor of to), nothing to ship
+(same commit), going backwards (the commits that would be removed), diverged history (both
+sides), or unavailable (with the reason). A shallow clone is deepened from its remote; when
+that is not possible and the repository is on GitHub, GITHUB_TOKEN lets the compare API answer.
+
+Options:
+      --from REV           Where the range starts (the live commit)        [SHIPLINE_FROM]
+      --app APP            Start at the commit live on this Heroku app      [SHIPLINE_APP]
+      --to REV             Where the range ends [default: HEAD]             [SHIPLINE_TO]
+      --dir PATH           Path of the git repository [default: .]          [SHIPLINE_DIR]
+      --first-parent       List the merges of the main branch (PR titles) instead of skipping
+                           merge commits                                    [SHIPLINE_FIRST_PARENT]
+      --format FORMAT      text, markdown or json [default: text]           [SHIPLINE_FORMAT]
+  -h, --help               Print help
+
+Environment:
+  HEROKU_API_KEY, SHIPLINE_HEROKU_API_URL   with --app
+  GITHUB_TOKEN, GITHUB_API_URL              the compare API fallback [default: https://api.github.com]
+";
+
+/// The help of `shipline notify`.
+pub const NOTIFY_HELP: &str = "\
+Tell Slack what happened: app, status and the step that decided it, release, commit, duration,
+CI build link, who merged, and the release notes; an on-call mention on failure
+
+Usage: shipline notify [OPTIONS]
+
+Transports: an incoming webhook (SLACK_WEBHOOK_URL), or the Web API (SLACK_BOT_TOKEN and
+--channel), which posts one message and updates it at each later step of the run, with a
+thread reply carrying the mention when the deploy fails.
+
+Options:
+      --status STATUS        started, succeeded, failed or skipped (GitHub's success, failure
+                             and cancelled too) [default: derived from the state file]
+                                                                            [SHIPLINE_STATUS]
+      --on LIST              Post only for these statuses, e.g. failed,succeeded; otherwise
+                             exit 0 quietly                                 [SHIPLINE_ON]
+      --channel ID           Slack channel for the Web API (an ID such as C0123ABC is best)
+                                                                            [SHIPLINE_CHANNEL]
+      --title TEXT           First line of the message                      [SHIPLINE_TITLE]
+      --mention-on-failure M Who to page on failure: <!subteam^S123>, <@U123> or <!here>
+                                                                            [SHIPLINE_MENTION_ON_FAILURE]
+      --environment NAME     Environment shown in the message (production, staging)
+                                                                            [SHIPLINE_ENVIRONMENT]
+      --from REV | --app APP Where the release notes start when the state file has none
+      --to REV               Where they end [default: HEAD]                 [SHIPLINE_TO]
+      --dir PATH             Path of the git repository [default: .]        [SHIPLINE_DIR]
+      --first-parent         Release notes from the merges of the main branch
+      --strict               Exit 1 when Slack fails (by default: a warning and exit 0)
+                                                                            [SHIPLINE_STRICT]
+      --dry-run              Print the payload instead of sending it        [SHIPLINE_DRY_RUN]
+      --timeout DURATION     Bound on the whole step [default: 1m]          [SHIPLINE_TIMEOUT]
+      --state PATH           State file [default: .shipline/state.json]     [SHIPLINE_STATE]
+  -h, --help                 Print help
+
+Environment:
+  SLACK_WEBHOOK_URL          Incoming webhook URL (a secret: never printed)
+  SLACK_BOT_TOKEN            Bot token (xoxb-...) for the Web API; needs chat:write
+  SHIPLINE_SLACK_API_URL     Web API base [default: https://slack.com/api]
+";
+
 /// Parses the command line (without the program name).
 pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     parse_with_env(args, &|name| std::env::var(name).ok())
@@ -163,6 +341,8 @@ pub fn parse_with_env(
         Some("-h" | "--help") => Ok(Command::Help(HELP)),
         Some("help") => match args.subcommand().ok().flatten().as_deref() {
             Some("deploy") => Ok(Command::Help(DEPLOY_HELP)),
+            Some("notes") => Ok(Command::Help(NOTES_HELP)),
+            Some("notify") => Ok(Command::Help(NOTIFY_HELP)),
             None => Ok(Command::Help(HELP)),
             Some(other) => Err(usage(format!(
                 "unknown command `{other}`; see `shipline --help`"
@@ -173,6 +353,18 @@ pub fn parse_with_env(
                 return Ok(Command::Help(DEPLOY_HELP));
             }
             parse_deploy(args, env, &raw).map(Command::Deploy)
+        }
+        Some("notes") => {
+            if args.contains(["-h", "--help"]) {
+                return Ok(Command::Help(NOTES_HELP));
+            }
+            parse_notes(args, env, &raw).map(Command::Notes)
+        }
+        Some("notify") => {
+            if args.contains(["-h", "--help"]) {
+                return Ok(Command::Help(NOTIFY_HELP));
+            }
+            parse_notify(args, env, &raw).map(Command::Notify)
         }
         Some(other) => Err(usage(format!(
             "unknown command `{other}`; see `shipline --help`"
@@ -203,7 +395,7 @@ fn parse_deploy(
         .unwrap_or(Duration::from_secs(30 * 60));
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
     let state = o.string("--state")?;
-    finish(args)?;
+    finish(args, "deploy")?;
 
     let app = app
         .filter(|a| !a.trim().is_empty())
@@ -236,6 +428,110 @@ fn parse_deploy(
     })
 }
 
+fn parse_notes(
+    mut args: Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+    raw: &[String],
+) -> Result<NotesArgs, UsageError> {
+    let mut o = Options {
+        args: &mut args,
+        env,
+        raw,
+    };
+    let from = o.notes_from()?;
+    let to = o.string("--to")?.unwrap_or_else(|| "HEAD".to_string());
+    let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
+    let first_parent = o.flag("--first-parent")?;
+    let format = match o.string("--format")?.as_deref() {
+        None | Some("text") => NotesFormat::Text,
+        Some("markdown" | "md") => NotesFormat::Markdown,
+        Some("json") => NotesFormat::Json,
+        Some(other) => {
+            return Err(usage(format!(
+                "--format takes text, markdown or json, not `{other}`"
+            )))
+        }
+    };
+    finish(args, "notes")?;
+    let from = from.ok_or_else(|| {
+        usage("notes needs where the range starts: --from REV, or --app APP for the commit live on Heroku")
+    })?;
+    Ok(NotesArgs {
+        from,
+        to,
+        dir: PathBuf::from(dir),
+        first_parent,
+        format,
+    })
+}
+
+fn parse_notify(
+    mut args: Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+    raw: &[String],
+) -> Result<NotifyArgs, UsageError> {
+    let mut o = Options {
+        args: &mut args,
+        env,
+        raw,
+    };
+    let status = match o.string("--status")? {
+        None => None,
+        Some(text) => Some(NotifyStatus::parse(&text).ok_or_else(|| {
+            usage(format!(
+                "--status takes started, succeeded, failed or skipped (or GitHub's success, failure, cancelled), not `{text}`"
+            ))
+        })?),
+    };
+    let on = match o.string("--on")? {
+        None => None,
+        Some(text) => Some(
+            text.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    NotifyStatus::parse(t).ok_or_else(|| {
+                        usage(format!(
+                            "--on takes a comma-separated list of started, succeeded, failed, skipped; `{t}` is none of them"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let channel = o.string("--channel")?;
+    let title = o.string("--title")?;
+    let mention_on_failure = o.string("--mention-on-failure")?;
+    let environment = o.string("--environment")?;
+    let from = o.notes_from()?;
+    let to = o.string("--to")?.unwrap_or_else(|| "HEAD".to_string());
+    let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
+    let first_parent = o.flag("--first-parent")?;
+    let strict = o.flag("--strict")?;
+    let dry_run = o.flag("--dry-run")?;
+    let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(60));
+    let state = o.string("--state")?;
+    finish(args, "notify")?;
+    Ok(NotifyArgs {
+        status,
+        on,
+        channel,
+        title,
+        mention_on_failure,
+        environment,
+        from,
+        to,
+        dir: PathBuf::from(dir),
+        first_parent,
+        strict,
+        dry_run,
+        timeout,
+        state: state
+            .map(PathBuf::from)
+            .unwrap_or_else(crate::outcome::State::default_path),
+    })
+}
+
 /// Reads flags with their `SHIPLINE_*` fallbacks.
 struct Options<'a> {
     args: &'a mut Arguments,
@@ -257,6 +553,20 @@ impl Options<'_> {
                 Err(usage(format!("the value of {flag} is not valid UTF-8")))
             }
             Err(e) => Err(usage(format!("{flag}: {e}"))),
+        }
+    }
+
+    /// `--from REV` or `--app APP`, not both.
+    fn notes_from(&mut self) -> Result<Option<NotesFrom>, UsageError> {
+        let from = self.string("--from")?;
+        let app = self.string("--app")?;
+        match (from, app) {
+            (Some(_), Some(_)) => Err(usage(
+                "--from and --app both say where the notes start; give one of them",
+            )),
+            (Some(rev), None) => Ok(Some(NotesFrom::Rev(rev))),
+            (None, Some(app)) => Ok(Some(NotesFrom::App(app))),
+            (None, None) => Ok(None),
         }
     }
 
@@ -300,7 +610,7 @@ impl Options<'_> {
     }
 }
 
-fn finish(args: Arguments) -> Result<(), UsageError> {
+fn finish(args: Arguments, command: &str) -> Result<(), UsageError> {
     let rest = args.finish();
     match rest.first() {
         None => Ok(()),
@@ -308,11 +618,11 @@ fn finish(args: Arguments) -> Result<(), UsageError> {
             let arg = arg.to_string_lossy();
             if arg.starts_with('-') {
                 Err(usage(format!(
-                    "unknown option `{arg}`; see `shipline deploy --help`"
+                    "unknown option `{arg}`; see `shipline {command} --help`"
                 )))
             } else {
                 Err(usage(format!(
-                    "unexpected argument `{arg}`; see `shipline deploy --help`"
+                    "unexpected argument `{arg}`; see `shipline {command} --help`"
                 )))
             }
         }
@@ -487,6 +797,39 @@ mod tests {
             parse_args(&["help", "deploy"], &[]),
             Ok(Command::Help(DEPLOY_HELP))
         ));
+    }
+
+    #[test]
+    fn notes_and_notify_options() {
+        match parse_args(&["notes", "--app", "demo", "--format", "json"], &[]) {
+            Ok(Command::Notes(n)) => {
+                assert_eq!(n.from, NotesFrom::App("demo".into()));
+                assert_eq!(n.format, NotesFormat::Json);
+                assert_eq!(n.to, "HEAD");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(error(&["notes"], &[]).contains("--from REV"));
+        assert!(error(&["notes", "--from", "a", "--app", "b"], &[]).contains("give one of them"));
+        assert!(error(&["notes", "--from", "a", "--format", "xml"], &[]).contains("--format"));
+        match parse_args(
+            &["notify", "--on", "failed, success", "--status", "failure"],
+            &[("SHIPLINE_CHANNEL", "C0123")],
+        ) {
+            Ok(Command::Notify(n)) => {
+                assert_eq!(n.status, Some(NotifyStatus::Failed));
+                assert_eq!(
+                    n.on,
+                    Some(vec![NotifyStatus::Failed, NotifyStatus::Succeeded])
+                );
+                assert_eq!(n.channel.as_deref(), Some("C0123"));
+                assert!(n.from.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(error(&["notify", "--on", "failed,maybe"], &[]).contains("`maybe`"));
+        assert!(error(&["notify", "--status", "great"], &[]).contains("--status"));
+        assert!(error(&["notify", "--bogus"], &[]).contains("shipline notify --help"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod git;
 mod heroku;
 mod http;
+mod notes;
 mod outcome;
 mod steps;
 
@@ -31,6 +32,12 @@ fn main() -> ExitCode {
         Command::Version => {
             println!("shipline {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
+        }
+        Command::Notes(args) => steps::notes::run(&args),
+        Command::Notify(args) => {
+            steps::run_step("notify", &[], &args.state, args.dry_run, |state| {
+                steps::notify::run(&args, state)
+            })
         }
         Command::Deploy(args) => {
             steps::run_step("deploy", &["lock"], &args.state, args.dry_run, |state| {

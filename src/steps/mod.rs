@@ -3,6 +3,8 @@
 //! outcome in the state file and the CI outputs, whatever happened.
 
 pub mod deploy;
+pub mod notes;
+pub mod notify;
 
 use std::path::Path;
 use std::time::{Instant, SystemTime};
