@@ -170,6 +170,37 @@ impl Drop for Group {
     }
 }
 
+/// Output from elsewhere (a build log, a release phase) printed on GitHub Actions between
+/// `::stop-commands::` markers, so a line in it that looks like a workflow command (`::error::`,
+/// `::add-mask::`) is shown, not executed. Elsewhere it does nothing.
+pub struct Untrusted {
+    token: Option<String>,
+}
+
+impl Untrusted {
+    /// Stops workflow commands until dropped.
+    pub fn begin() -> Untrusted {
+        if Provider::detect() != Provider::GitHubActions {
+            return Untrusted { token: None };
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let token = format!("shipline-{:x}{:x}", nanos, std::process::id());
+        emit(&format!("::stop-commands::{token}"));
+        Untrusted { token: Some(token) }
+    }
+}
+
+impl Drop for Untrusted {
+    fn drop(&mut self) {
+        if let Some(token) = &self.token {
+            emit(&format!("::{token}::"));
+        }
+    }
+}
+
 /// Escapes a workflow command's message data.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25")

@@ -23,6 +23,8 @@ pub const ACCEPT: &str = "application/vnd.heroku+json; version=3";
 /// An app, as far as shipline cares.
 #[derive(Debug, Clone, Deserialize)]
 pub struct App {
+    /// The app's UUID (pipeline promotions address apps by id).
+    pub id: String,
     /// The app's name.
     pub name: String,
     /// Where the app is served.
@@ -35,6 +37,71 @@ pub struct App {
 pub struct Ref {
     /// The id.
     pub id: String,
+}
+
+/// A reference to a release, as dynos carry it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReleaseRef {
+    /// The release's UUID.
+    pub id: String,
+    /// Its version.
+    pub version: u64,
+}
+
+/// A running (or starting, or crashed) process of the app.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dyno {
+    /// E.g. `web.1`; never parsed (names differ between generations).
+    pub name: String,
+    /// The process type: `web`, `worker`, `run` (one-off), `release` (release phase), ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `starting`, `up`, `crashed`, `down`, `idle`, or a value this version does not know.
+    pub state: String,
+    /// The release whose code it runs.
+    pub release: ReleaseRef,
+}
+
+/// One process type of the formation: how many dynos of it should run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Formation {
+    /// The process type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// How many dynos.
+    pub quantity: u32,
+}
+
+/// An app's place in a Heroku pipeline.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Coupling {
+    /// The pipeline.
+    pub pipeline: Ref,
+    /// `development`, `staging`, `production`, ...
+    #[serde(default)]
+    pub stage: String,
+}
+
+/// A pipeline promotion.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Promotion {
+    /// Its UUID.
+    pub id: String,
+}
+
+/// One target app of a promotion.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PromotionTarget {
+    /// The target app.
+    pub app: Ref,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: Status,
+    /// Why it failed.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// The release created on the target, once there is one.
+    #[serde(default)]
+    pub release: Option<Ref>,
 }
 
 /// Progress of a build or release. Unknown values are kept, never a parse failure.
@@ -81,6 +148,9 @@ pub struct Release {
     /// Whether this is the live release.
     #[serde(default)]
     pub current: bool,
+    /// Whether Heroku allows rolling back to it.
+    #[serde(default)]
+    pub eligible_for_rollback: bool,
     /// The release phase's output, when there is one.
     #[serde(default)]
     pub output_stream_url: Option<String>,
@@ -308,6 +378,67 @@ impl Heroku {
         self.call(Request::get(format!(
             "/apps/{}/builds/{}",
             segment(app),
+            segment(id)
+        )))
+    }
+
+    /// `GET /apps/{app}/dynos`.
+    pub fn dynos(&self, app: &str) -> Result<Vec<Dyno>> {
+        self.call(Request::get(format!("/apps/{}/dynos", segment(app))))
+    }
+
+    /// `GET /apps/{app}/formation`.
+    pub fn formation(&self, app: &str) -> Result<Vec<Formation>> {
+        self.call(Request::get(format!("/apps/{}/formation", segment(app))))
+    }
+
+    /// `POST /apps/{app}/releases {"release": id}`: a new release running the code and config
+    /// of release `id`, described `Rollback to vN`. Not retried after a 5xx: it may have
+    /// happened, and a second rollback would be another release.
+    pub fn rollback(&self, app: &str, release_id: &str) -> Result<Release> {
+        let body = json!({ "release": release_id });
+        self.call(
+            Request::post(format!("/apps/{}/releases", segment(app)), Retry::Once)
+                .body(Body::Json(&body)),
+        )
+    }
+
+    /// `POST /apps/{app}/releases {"slug": id}`: releases existing compiled code (of this app or
+    /// another app of the account) without a build.
+    pub fn release_slug(&self, app: &str, slug_id: &str, description: &str) -> Result<Release> {
+        let body = json!({ "slug": slug_id, "description": description });
+        self.call(
+            Request::post(format!("/apps/{}/releases", segment(app)), Retry::Once)
+                .body(Body::Json(&body)),
+        )
+    }
+
+    /// The app's pipeline coupling, or `None` when it is in no pipeline.
+    pub fn coupling(&self, app: &str) -> Result<Option<Coupling>> {
+        let reply = self.client.send(Request::get(format!(
+            "/apps/{}/pipeline-couplings",
+            segment(app)
+        )))?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        parse(reply).map(Some)
+    }
+
+    /// `POST /pipeline-promotions` from `source` to `target` (app ids) in `pipeline`.
+    pub fn promote(&self, pipeline: &str, source: &str, target: &str) -> Result<Promotion> {
+        let body = json!({
+            "pipeline": { "id": pipeline },
+            "source": { "app": { "id": source } },
+            "targets": [ { "app": { "id": target } } ],
+        });
+        self.call(Request::post("/pipeline-promotions", Retry::Once).body(Body::Json(&body)))
+    }
+
+    /// `GET /pipeline-promotions/{id}/promotion-targets`.
+    pub fn promotion_targets(&self, id: &str) -> Result<Vec<PromotionTarget>> {
+        self.call(Request::get(format!(
+            "/pipeline-promotions/{}/promotion-targets",
             segment(id)
         )))
     }

@@ -589,6 +589,21 @@ fn github_actions_gets_outputs_a_summary_and_a_mask() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("::add-mask::"), "{run:?}");
     assert!(run.stdout.contains("::group::Build output"), "{run:?}");
+    // Build output cannot run workflow commands: it is fenced by stop-commands.
+    let fence = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("::stop-commands::"))
+        .expect("build output is fenced");
+    assert_in_order(
+        &run.stdout,
+        &[
+            "::stop-commands::",
+            "-----> Building",
+            &format!("::{fence}::"),
+            "::endgroup::",
+        ],
+    );
     assert!(run.stdout.contains("::endgroup::"), "{run:?}");
     let outputs = std::fs::read_to_string(&output).unwrap();
     assert!(outputs.contains("release-version=3\n"), "{outputs}");

@@ -3,6 +3,7 @@
 //! outcome in the state file and the CI outputs, whatever happened.
 
 pub mod deploy;
+pub mod follow;
 pub mod notes;
 pub mod notify;
 

@@ -1,0 +1,230 @@
+//! Following work that runs on Heroku — a build, a release phase, a rollback or a promotion —
+//! with its output streamed to the log as it happens and its status polled until it is done,
+//! all within the step's deadline. Shared by every step that changes what is live.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::ci::{self, Group};
+use crate::cli::UsageError;
+use crate::heroku::{self, Heroku, Release, Status};
+use crate::http::Stream;
+
+/// How many lines of build or release output a failure repeats after the stream.
+const TAIL_LINES: usize = 30;
+
+/// Heroku credentials and base URL, from the environment.
+pub struct HerokuConfig {
+    /// `HEROKU_API_KEY`.
+    pub api_key: String,
+    /// `SHIPLINE_HEROKU_API_URL` or the default.
+    pub api_url: String,
+}
+
+impl HerokuConfig {
+    /// Reads the configuration; a missing key or a malformed URL is a configuration error.
+    pub fn from_env() -> Result<HerokuConfig> {
+        let api_key = std::env::var("HEROKU_API_KEY")
+            .ok()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                anyhow!(UsageError(
+                    "HEROKU_API_KEY is not set: store a Heroku API key (`heroku authorizations:create`) as a CI secret and expose it to this step as HEROKU_API_KEY".into()
+                ))
+            })?;
+        ci::register_secret(&api_key);
+        let api_url = std::env::var("SHIPLINE_HEROKU_API_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| heroku::DEFAULT_API_URL.to_string());
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            bail!(UsageError(format!(
+                "SHIPLINE_HEROKU_API_URL must be an http(s) URL, not `{api_url}`"
+            )));
+        }
+        Ok(HerokuConfig { api_key, api_url })
+    }
+}
+
+/// Follows a release until it is no longer pending, streaming its release phase. Returns the
+/// finished release; its status says whether it went live.
+pub fn release(
+    follow: &Follow<'_>,
+    app: &str,
+    release: Release,
+    tail: &mut Tail,
+) -> Result<Release> {
+    let id = release.id.clone();
+    let stream = release_stream(follow, app, release)?;
+    follow.until_done(
+        stream.as_deref(),
+        "Release phase output",
+        "the release phase to finish",
+        tail,
+        || {
+            let r = follow.heroku.release(app, &id)?;
+            let done = r.status != Status::Pending;
+            Ok((r, done))
+        },
+    )
+}
+
+/// The release phase's output URL: Heroku may set it on the release only once the phase is
+/// scheduled, so a pending release without one is polled until it has one or is done.
+fn release_stream(follow: &Follow<'_>, app: &str, mut release: Release) -> Result<Option<String>> {
+    loop {
+        if release.status != Status::Pending || release.output_stream_url.is_some() {
+            return Ok(release.output_stream_url);
+        }
+        follow.sleep(&format!(
+            "the release phase of v{} to start",
+            release.version
+        ))?;
+        release = follow.heroku.release(app, &release.id)?;
+    }
+}
+
+/// Follows a build or release: its output streamed to the log, then its status polled until it
+/// is no longer pending, all within the step's deadline.
+pub struct Follow<'a> {
+    /// The API client.
+    pub heroku: &'a Heroku,
+    /// When the step must end.
+    pub deadline: Instant,
+    /// The interval between status polls.
+    pub poll: Duration,
+}
+
+impl Follow<'_> {
+    /// Streams `stream` (when there is one) inside a log group titled `title`, then polls
+    /// `fetch` until it reports done.
+    pub fn until_done<T>(
+        &self,
+        stream: Option<&str>,
+        title: &str,
+        what: &str,
+        tail: &mut Tail,
+        mut fetch: impl FnMut() -> Result<(T, bool)>,
+    ) -> Result<T> {
+        if let Some(url) = stream {
+            let _group = Group::open(title);
+            self.stream(url, tail, || fetch().map(|(_, done)| done))?;
+        }
+        loop {
+            let (value, done) = fetch()?;
+            if done {
+                return Ok(value);
+            }
+            self.sleep(what)?;
+        }
+    }
+
+    /// Streams an output URL to the log line by line, as it arrives. A stream that is not
+    /// there yet (404) is retried until `finished` says the work is over; a stream that breaks
+    /// is reported and left, since the status poll that follows decides the outcome.
+    fn stream(
+        &self,
+        url: &str,
+        tail: &mut Tail,
+        mut finished: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
+        loop {
+            let idle = self
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .clamp(Duration::from_secs(1), Duration::from_secs(120));
+            let reader = match self.heroku.open_stream(url, idle) {
+                Ok(Stream::Open(reader)) => reader,
+                Ok(Stream::Status(404)) => {
+                    if finished()? {
+                        return Ok(());
+                    }
+                    self.sleep("the output stream to start")?;
+                    continue;
+                }
+                Ok(Stream::Status(status)) => {
+                    ci::warn(&format!(
+                        "the output stream answered {status}; waiting for the result without it"
+                    ));
+                    return Ok(());
+                }
+                Err(e) => {
+                    ci::warn(&format!(
+                        "could not open the output stream ({e:#}); waiting for the result without it"
+                    ));
+                    return Ok(());
+                }
+            };
+            let _untrusted = ci::Untrusted::begin();
+            let mut reader = BufReader::new(reader);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.trim_end_matches(['\n', '\r']);
+                        ci::say(text);
+                        tail.push(text);
+                    }
+                    Err(e) => {
+                        ci::warn(&format!(
+                            "the output stream broke ({e}); waiting for the result without it"
+                        ));
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps one poll interval, or fails with what it was waiting for once the deadline has
+    /// passed.
+    pub fn sleep(&self, what: &str) -> Result<()> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            bail!("timed out waiting for {what} (--timeout / SHIPLINE_TIMEOUT bounds the whole step; what already started on Heroku goes on)");
+        }
+        std::thread::sleep(self.poll.min(self.deadline - now));
+        Ok(())
+    }
+}
+
+/// The last lines of an output, repeated after a failure so the cause is visible outside the
+/// folded log group.
+pub struct Tail {
+    lines: VecDeque<String>,
+}
+
+impl Tail {
+    /// An empty tail.
+    pub fn new() -> Tail {
+        Tail {
+            lines: VecDeque::with_capacity(TAIL_LINES),
+        }
+    }
+
+    fn push(&mut self, line: &str) {
+        if self.lines.len() == TAIL_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line.to_string());
+    }
+
+    /// Prints the kept lines, headed by what they are the output of.
+    pub fn show(&self, what: &str) {
+        if self.lines.is_empty() {
+            ci::say(&format!("(no {what} was received)"));
+            return;
+        }
+        ci::say(&format!("Last {} lines of the {what}:", self.lines.len()));
+        for line in &self.lines {
+            ci::say(&format!("  {line}"));
+        }
+    }
+}
