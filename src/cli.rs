@@ -40,6 +40,138 @@ pub enum Command {
     Notes(NotesArgs),
     /// `shipline notify`.
     Notify(NotifyArgs),
+    /// `shipline verify`.
+    Verify(VerifyArgs),
+    /// `shipline rollback`.
+    Rollback(RollbackArgs),
+    /// `shipline promote`.
+    Promote(PromoteArgs),
+}
+
+/// A set of HTTP statuses an endpoint may answer: `200`, `200,204`, `2xx`, `200-299`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet {
+    ranges: Vec<(u16, u16)>,
+    text: String,
+}
+
+impl StatusSet {
+    /// Parses a comma-separated list of codes, classes (`2xx`) and ranges (`200-299`).
+    pub fn parse(text: &str) -> Result<StatusSet, String> {
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let range = if let Some(class) = part.strip_suffix("xx").or(part.strip_suffix("XX")) {
+                match class.parse::<u16>() {
+                    Ok(c) if (1..=5).contains(&c) => (c * 100, c * 100 + 99),
+                    _ => return Err(format!("`{part}` is not a status class like 2xx")),
+                }
+            } else if let Some((a, b)) = part.split_once('-') {
+                match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                    (Ok(a), Ok(b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => (a, b),
+                    _ => return Err(format!("`{part}` is not a status range like 200-299")),
+                }
+            } else {
+                match part.parse::<u16>() {
+                    Ok(c) if (100..=599).contains(&c) => (c, c),
+                    _ => return Err(format!("`{part}` is not an HTTP status")),
+                }
+            };
+            ranges.push(range);
+        }
+        if ranges.is_empty() {
+            return Err("no status given".into());
+        }
+        Ok(StatusSet {
+            ranges,
+            text: text.trim().to_string(),
+        })
+    }
+
+    /// Whether `status` is allowed.
+    pub fn allows(&self, status: u16) -> bool {
+        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&status))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Options of `shipline verify`.
+#[derive(Debug, Clone)]
+pub struct VerifyArgs {
+    /// The app; `None` takes the one `deploy` recorded.
+    pub app: Option<String>,
+    /// The release whose dynos must be up; `None` takes the one `deploy` recorded.
+    pub release: Option<u64>,
+    /// Endpoints that must answer.
+    pub checks: Vec<String>,
+    /// Allowed statuses.
+    pub expect_status: StatusSet,
+    /// Text the body must contain.
+    pub expect_body: Option<String>,
+    /// Slowest acceptable answer.
+    pub max_latency: Option<Duration>,
+    /// Headers sent with every check (`NAME: VALUE`).
+    pub check_headers: Vec<(String, String)>,
+    /// Follow redirects instead of judging the redirect itself.
+    pub follow_redirects: bool,
+    /// Wait until the old release's dynos are gone (preboot).
+    pub wait_preboot: bool,
+    /// Roll back to the previous release when verification fails.
+    pub rollback_on_failure: bool,
+    /// Bound on the whole step.
+    pub timeout: Duration,
+    /// Longest interval between two polls of the dynos or two attempts of a check.
+    pub poll: Duration,
+    /// The state file.
+    pub state: PathBuf,
+}
+
+/// Options of `shipline rollback`.
+#[derive(Debug, Clone)]
+pub struct RollbackArgs {
+    /// The app.
+    pub app: String,
+    /// The version to roll back to; `None` is the release before the live one.
+    pub to: Option<u64>,
+    /// Show which release would be restored, change nothing.
+    pub dry_run: bool,
+    /// Bound on the whole step.
+    pub timeout: Duration,
+    /// Interval between status polls.
+    pub poll: Duration,
+    /// The state file.
+    pub state: PathBuf,
+}
+
+/// Options of `shipline promote`.
+#[derive(Debug, Clone)]
+pub struct PromoteArgs {
+    /// The staging app whose slug ships.
+    pub from: String,
+    /// The production app.
+    pub app: String,
+    /// The commit that must be the staging slug's.
+    pub git_ref: String,
+    /// The repository.
+    pub dir: PathBuf,
+    /// Ship the staging slug whatever its commit.
+    pub any_commit: bool,
+    /// The kill switch variable.
+    pub enabled_by: Option<String>,
+    /// Override the rollback and older-commit guards.
+    pub force: bool,
+    /// Decide and print the plan, change nothing.
+    pub dry_run: bool,
+    /// Bound on the whole step.
+    pub timeout: Duration,
+    /// Interval between status polls.
+    pub poll: Duration,
+    /// The state file.
+    pub state: PathBuf,
 }
 
 /// Where release notes start: a revision, or the live commit of a Heroku app.
@@ -182,6 +314,9 @@ Usage: shipline <COMMAND> [OPTIONS]
 
 Commands:
   deploy    Deploy a commit to a Heroku app through the Platform API, behind safety guards
+  verify    Prove the new release is healthy: dynos up, endpoints answering; roll back if not
+  rollback  Roll an app back to an earlier release
+  promote   Ship the exact slug staging runs to production, behind the deploy guards
   notes     Release notes: the commits between what is live and what is shipping
   notify    Tell Slack what happened, with release notes and an on-call mention on failure
 
@@ -302,6 +437,98 @@ Environment:
   SHIPLINE_SLACK_API_URL     Web API base [default: https://slack.com/api]
 ";
 
+/// The help of `shipline verify`.
+pub const VERIFY_HELP: &str = "\
+Prove the new release is healthy: its dynos up, its endpoints answering; roll back if not
+
+Usage: shipline verify [--app APP] [--check URL]... [OPTIONS]
+
+1. Dynos: waits until every dyno of the new release (recorded by deploy, or --release) is up,
+   ignoring one-off `run` and `release` dynos and dynos of older releases. A crashed dyno of the
+   new release fails the step at once. With preboot, old dynos keep serving for a few minutes
+   after the new ones are up; --wait-preboot waits until they are gone.
+2. Endpoints: each --check URL must answer an allowed status, optionally containing a text,
+   within a latency; retried with backoff until --timeout. The report tells \"could not
+   connect / timed out / TLS error\" apart from \"answered 503\" and from \"answered 200
+   without the expected text\".
+3. With --rollback-on-failure a failed verification rolls the app back to the release that was
+   live before the deploy. That rollback pauses continuous deployment: the next deploy skips
+   until someone deploys with --force.
+
+Options:
+      --app APP               Heroku app [default: the one deploy recorded]   [SHIPLINE_APP]
+      --release vN            Release whose dynos must be up [default: the deployed one]
+                                                                              [SHIPLINE_RELEASE]
+      --check URL             Endpoint to check; repeatable                   [SHIPLINE_CHECK,
+                              whitespace-separated]
+      --expect-status LIST    Allowed statuses: 200, 200,204, 2xx, 200-299 [default: 200]
+                                                                              [SHIPLINE_EXPECT_STATUS]
+      --expect-body TEXT      Text the body must contain (e.g. the commit id) [SHIPLINE_EXPECT_BODY]
+      --max-latency DURATION  Slowest acceptable answer                       [SHIPLINE_MAX_LATENCY]
+      --check-header N:V      Header sent with each check; repeatable         [SHIPLINE_CHECK_HEADER,
+                              one per line]
+      --follow-redirects      Follow redirects instead of judging the redirect [SHIPLINE_FOLLOW_REDIRECTS]
+      --wait-preboot          Wait until the old release's dynos are gone     [SHIPLINE_WAIT_PREBOOT]
+      --rollback-on-failure   Roll back when verification fails               [SHIPLINE_ROLLBACK_ON_FAILURE]
+      --timeout DURATION      Bound on the whole step [default: 5m]           [SHIPLINE_TIMEOUT]
+      --poll DURATION         Longest interval between polls and attempts [default: 10s]
+                                                                              [SHIPLINE_POLL]
+      --state PATH            State file [default: .shipline/state.json]      [SHIPLINE_STATE]
+  -h, --help                  Print help
+
+Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
+";
+
+/// The help of `shipline rollback`.
+pub const ROLLBACK_HELP: &str = "\
+Roll an app back to an earlier release (its code and config), and wait until it is live
+
+Usage: shipline rollback --app APP [--to vN] [OPTIONS]
+
+Without --to, the release before the live one is restored. The rollback release is described
+`Rollback to vN`, which makes later `shipline deploy` runs skip until someone deploys with --force:
+continuous deployment stays paused while a human looks.
+
+Options:
+      --app APP            Heroku app                                        [SHIPLINE_APP]
+      --to vN              Version to restore [default: the previous release] [SHIPLINE_TO]
+      --dry-run            Show which release would be restored and its commit [SHIPLINE_DRY_RUN]
+      --timeout DURATION   Bound on the whole step [default: 10m]            [SHIPLINE_TIMEOUT]
+      --poll DURATION      Interval between status checks [default: 3s]      [SHIPLINE_POLL]
+      --state PATH         State file [default: .shipline/state.json]        [SHIPLINE_STATE]
+  -h, --help               Print help
+
+Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
+";
+
+/// The help of `shipline promote`.
+pub const PROMOTE_HELP: &str = "\
+Ship the exact slug the staging app runs to the production app: no second build
+
+Usage: shipline promote --from STAGING_APP --app PRODUCTION_APP [OPTIONS]
+
+When both apps are in one Heroku pipeline the promotion is a pipeline promotion; otherwise a
+release of the staging slug is created on production. All deploy guards apply, judged on the
+slug's commit: kill switch, rollback, already live, older commit. The staging release must run
+the commit being shipped (--ref) unless --any-commit.
+
+Options:
+      --from APP           Staging app whose slug ships                      [SHIPLINE_FROM]
+      --app APP            Production app                                    [SHIPLINE_APP]
+      --ref REV            Commit that must be the staging slug's [default: HEAD] [SHIPLINE_REF]
+      --dir PATH           Path of the git repository [default: .]           [SHIPLINE_DIR]
+      --any-commit         Ship the staging slug whatever its commit         [SHIPLINE_ANY_COMMIT]
+      --enabled-by VAR     Kill switch: in CI, promote only when $VAR is `true` [SHIPLINE_ENABLED_BY]
+      --force              Promote over a rollback or over newer code        [SHIPLINE_FORCE]
+      --dry-run            Run the guards and print the plan                 [SHIPLINE_DRY_RUN]
+      --timeout DURATION   Bound on the whole step [default: 30m]            [SHIPLINE_TIMEOUT]
+      --poll DURATION      Interval between status checks [default: 3s]      [SHIPLINE_POLL]
+      --state PATH         State file [default: .shipline/state.json]        [SHIPLINE_STATE]
+  -h, --help               Print help
+
+Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
+";
+
 /// Parses the command line (without the program name).
 pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     parse_with_env(args, &|name| std::env::var(name).ok())
@@ -342,6 +569,9 @@ pub fn parse_with_env(
         Some("help") => match args.subcommand().ok().flatten().as_deref() {
             Some("deploy") => Ok(Command::Help(DEPLOY_HELP)),
             Some("notes") => Ok(Command::Help(NOTES_HELP)),
+            Some("verify") => Ok(Command::Help(VERIFY_HELP)),
+            Some("rollback") => Ok(Command::Help(ROLLBACK_HELP)),
+            Some("promote") => Ok(Command::Help(PROMOTE_HELP)),
             Some("notify") => Ok(Command::Help(NOTIFY_HELP)),
             None => Ok(Command::Help(HELP)),
             Some(other) => Err(usage(format!(
@@ -353,6 +583,24 @@ pub fn parse_with_env(
                 return Ok(Command::Help(DEPLOY_HELP));
             }
             parse_deploy(args, env, &raw).map(Command::Deploy)
+        }
+        Some("verify") => {
+            if args.contains(["-h", "--help"]) {
+                return Ok(Command::Help(VERIFY_HELP));
+            }
+            parse_verify(args, env, &raw).map(Command::Verify)
+        }
+        Some("rollback") => {
+            if args.contains(["-h", "--help"]) {
+                return Ok(Command::Help(ROLLBACK_HELP));
+            }
+            parse_rollback(args, env, &raw).map(Command::Rollback)
+        }
+        Some("promote") => {
+            if args.contains(["-h", "--help"]) {
+                return Ok(Command::Help(PROMOTE_HELP));
+            }
+            parse_promote(args, env, &raw).map(Command::Promote)
         }
         Some("notes") => {
             if args.contains(["-h", "--help"]) {
@@ -532,6 +780,189 @@ fn parse_notify(
     })
 }
 
+fn parse_verify(
+    mut args: Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+    raw: &[String],
+) -> Result<VerifyArgs, UsageError> {
+    let mut o = Options {
+        args: &mut args,
+        env,
+        raw,
+    };
+    let app = o.string("--app")?;
+    let release = match o.string("--release")? {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .trim_start_matches(['v', 'V'])
+                .parse::<u64>()
+                .map_err(|_| {
+                    usage(format!(
+                        "--release takes a version such as v42, not `{text}`"
+                    ))
+                })?,
+        ),
+    };
+    let checks = o.list("--check", char::is_whitespace)?;
+    for url in &checks {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(usage(format!(
+                "--check takes an http:// or https:// URL, not `{url}`"
+            )));
+        }
+    }
+    let expect_status = match o.string("--expect-status")? {
+        None => StatusSet::parse("200").expect("200 is a status"),
+        Some(text) => StatusSet::parse(&text).map_err(|why| {
+            usage(format!(
+                "--expect-status takes statuses such as 200, 200,204, 2xx or 200-299: {why}"
+            ))
+        })?,
+    };
+    let expect_body = o.string("--expect-body")?;
+    let max_latency = o.duration("--max-latency")?;
+    let check_headers = o
+        .list("--check-header", |c| c == '\n')?
+        .into_iter()
+        .map(|h| match h.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() && !name.contains(' ') => {
+                Ok((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(usage(format!(
+                "--check-header takes NAME:VALUE, e.g. `Authorization: Bearer ...`, not `{}`",
+                h.split(':').next().unwrap_or_default()
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let follow_redirects = o.flag("--follow-redirects")?;
+    let wait_preboot = o.flag("--wait-preboot")?;
+    let rollback_on_failure = o.flag("--rollback-on-failure")?;
+    let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(300));
+    let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(10));
+    let state = o.string("--state")?;
+    finish(args, "verify")?;
+    Ok(VerifyArgs {
+        app,
+        release,
+        checks,
+        expect_status,
+        expect_body,
+        max_latency,
+        check_headers,
+        follow_redirects,
+        wait_preboot,
+        rollback_on_failure,
+        timeout,
+        poll,
+        state: state_path(state),
+    })
+}
+
+fn parse_rollback(
+    mut args: Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+    raw: &[String],
+) -> Result<RollbackArgs, UsageError> {
+    let mut o = Options {
+        args: &mut args,
+        env,
+        raw,
+    };
+    let app = o.string("--app")?;
+    let to = match o.string("--to")? {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .trim_start_matches(['v', 'V'])
+                .parse::<u64>()
+                .map_err(|_| {
+                    usage(format!(
+                        "--to takes a release version such as v41, not `{text}`"
+                    ))
+                })?,
+        ),
+    };
+    let dry_run = o.flag("--dry-run")?;
+    let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(600));
+    let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
+    let state = o.string("--state")?;
+    finish(args, "rollback")?;
+    let app = app.ok_or_else(|| {
+        usage("rollback needs the Heroku app: pass --app APP or set SHIPLINE_APP")
+    })?;
+    Ok(RollbackArgs {
+        app,
+        to,
+        dry_run,
+        timeout,
+        poll,
+        state: state_path(state),
+    })
+}
+
+fn parse_promote(
+    mut args: Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+    raw: &[String],
+) -> Result<PromoteArgs, UsageError> {
+    let mut o = Options {
+        args: &mut args,
+        env,
+        raw,
+    };
+    let from = o.string("--from")?;
+    let app = o.string("--app")?;
+    let git_ref = o.string("--ref")?.unwrap_or_else(|| "HEAD".to_string());
+    let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
+    let any_commit = o.flag("--any-commit")?;
+    let enabled_by = o.string("--enabled-by")?;
+    let force = o.flag("--force")?;
+    let dry_run = o.flag("--dry-run")?;
+    let timeout = o
+        .duration("--timeout")?
+        .unwrap_or(Duration::from_secs(30 * 60));
+    let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
+    let state = o.string("--state")?;
+    finish(args, "promote")?;
+    let from = from.ok_or_else(|| {
+        usage("promote needs the staging app: pass --from STAGING_APP or set SHIPLINE_FROM")
+    })?;
+    let app = app.ok_or_else(|| {
+        usage("promote needs the production app: pass --app PRODUCTION_APP or set SHIPLINE_APP")
+    })?;
+    if from == app {
+        return Err(usage(format!(
+            "--from and --app are both `{app}`: promote ships one app's slug to another"
+        )));
+    }
+    if let Some(var) = &enabled_by {
+        if !is_env_name(var) {
+            return Err(usage(format!(
+                "--enabled-by takes the name of an environment variable (letters, digits and _), not `{var}`"
+            )));
+        }
+    }
+    Ok(PromoteArgs {
+        from,
+        app,
+        git_ref,
+        dir: PathBuf::from(dir),
+        any_commit,
+        enabled_by,
+        force,
+        dry_run,
+        timeout,
+        poll,
+        state: state_path(state),
+    })
+}
+
+fn state_path(flag: Option<String>) -> PathBuf {
+    flag.map(PathBuf::from)
+        .unwrap_or_else(crate::outcome::State::default_path)
+}
+
 /// Reads flags with their `SHIPLINE_*` fallbacks.
 struct Options<'a> {
     args: &'a mut Arguments,
@@ -554,6 +985,30 @@ impl Options<'_> {
             }
             Err(e) => Err(usage(format!("{flag}: {e}"))),
         }
+    }
+
+    /// A repeatable flag; its variable holds the values separated by `split`.
+    fn list(
+        &mut self,
+        flag: &'static str,
+        split: fn(char) -> bool,
+    ) -> Result<Vec<String>, UsageError> {
+        let values: Vec<String> = self.args.values_from_str(flag).map_err(|e| match e {
+            pico_args::Error::OptionWithoutAValue(_) => usage(format!("{flag} needs a value")),
+            other => usage(format!("{flag}: {other}")),
+        })?;
+        if !values.is_empty() {
+            return Ok(values);
+        }
+        Ok((self.env)(&env_name(flag))
+            .map(|v| {
+                v.split(split)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// `--from REV` or `--app APP`, not both.

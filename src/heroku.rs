@@ -42,8 +42,6 @@ pub struct Ref {
 /// A reference to a release, as dynos carry it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReleaseRef {
-    /// The release's UUID.
-    pub id: String,
     /// Its version.
     pub version: u64,
 }
@@ -77,9 +75,6 @@ pub struct Formation {
 pub struct Coupling {
     /// The pipeline.
     pub pipeline: Ref,
-    /// `development`, `staging`, `production`, ...
-    #[serde(default)]
-    pub stage: String,
 }
 
 /// A pipeline promotion.

@@ -463,6 +463,136 @@ impl Client {
     }
 }
 
+/// What one endpoint check saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The endpoint answered.
+    Answered {
+        /// The HTTP status.
+        status: u16,
+        /// How long the answer took (headers and body).
+        latency: Duration,
+        /// The body, up to [`PROBE_BODY_LIMIT`] bytes, lossily decoded.
+        body: String,
+        /// `Location` of a redirect that was not followed.
+        location: Option<String>,
+    },
+    /// No answer: the kind of failure and its detail.
+    Unreachable {
+        /// What kind of failure, in the user's words.
+        kind: Unreachable,
+        /// The underlying error.
+        detail: String,
+        /// How long until it failed.
+        latency: Duration,
+    },
+}
+
+/// Why an endpoint could not be reached; each has its own fix, so they are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Nothing accepted the connection.
+    Refused,
+    /// No answer within the per-request timeout.
+    TimedOut,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The host name did not resolve.
+    Dns,
+    /// The connection broke in another way.
+    Other,
+}
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unreachable::Refused => "could not connect (connection refused)",
+            Unreachable::TimedOut => "timed out",
+            Unreachable::Tls => "TLS error",
+            Unreachable::Dns => "host not found",
+            Unreachable::Other => "connection error",
+        })
+    }
+}
+
+/// How much of an endpoint's body is kept for matching and reports.
+pub const PROBE_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// Sends one GET to an endpoint being verified: no retries (the verify loop retries with its
+/// own deadline), redirects followed only when asked, and every failure classified.
+pub fn probe(
+    url: &str,
+    headers: &[(String, String)],
+    follow_redirects: bool,
+    timeout: Duration,
+) -> Probe {
+    let agent: Agent = Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(USER_AGENT)
+        .timeout_global(Some(timeout))
+        .max_redirects(if follow_redirects { 10 } else { 0 })
+        .build()
+        .into();
+    let started = Instant::now();
+    let mut request = agent.get(url);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let unreachable = |e: ureq::Error, started: Instant| {
+        use ureq::Error as E;
+        let kind = match &e {
+            E::Timeout(_) => Unreachable::TimedOut,
+            E::HostNotFound => Unreachable::Dns,
+            E::ConnectionFailed => Unreachable::Refused,
+            E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
+            E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Unreachable::TimedOut,
+            E::Tls(_) | E::Rustls(_) => Unreachable::Tls,
+            _ => Unreachable::Other,
+        };
+        Probe::Unreachable {
+            kind,
+            detail: scrub_urls(&e.to_string()),
+            latency: started.elapsed(),
+        }
+    };
+    let mut response = match request.call() {
+        Ok(response) => response,
+        Err(e) => return unreachable(e, started),
+    };
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut bytes = Vec::new();
+    let read = response
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .reader()
+        .take(PROBE_BODY_LIMIT)
+        .read_to_end(&mut bytes);
+    if let Err(e) = read {
+        return Probe::Unreachable {
+            kind: if e.kind() == std::io::ErrorKind::TimedOut {
+                Unreachable::TimedOut
+            } else {
+                Unreachable::Other
+            },
+            detail: format!("the body broke off: {e}"),
+            latency: started.elapsed(),
+        };
+    }
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    Probe::Answered {
+        status,
+        latency: started.elapsed(),
+        body,
+        location,
+    }
+}
+
 /// An opened output stream.
 pub enum Stream {
     /// The stream's body, read as it arrives.

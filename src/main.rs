@@ -39,6 +39,23 @@ fn main() -> ExitCode {
                 steps::notify::run(&args, state)
             })
         }
+        Command::Verify(args) => steps::run_step(
+            "verify",
+            &["lock", "deploy", "promote"],
+            &args.state,
+            false,
+            |state| steps::verify::run(&args, state),
+        ),
+        Command::Rollback(args) => {
+            steps::run_step("rollback", &[], &args.state, args.dry_run, |state| {
+                steps::rollback::run(&args, state)
+            })
+        }
+        Command::Promote(args) => {
+            steps::run_step("promote", &["lock"], &args.state, args.dry_run, |state| {
+                steps::promote::run(&args, state)
+            })
+        }
         Command::Deploy(args) => {
             steps::run_step("deploy", &["lock"], &args.state, args.dry_run, |state| {
                 steps::deploy::run(&args, state)

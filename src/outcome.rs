@@ -170,6 +170,11 @@ impl State {
         self.doc.insert(key.to_string(), value);
     }
 
+    /// A top-level section, as an earlier step wrote it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.doc.get(key)
+    }
+
     /// Writes the file atomically: a temporary file beside it, then a rename, so a reader never
     /// sees half a file and a crash never leaves one.
     pub fn save(&self) -> Result<()> {

@@ -143,18 +143,22 @@ pub fn judge(
     Verdict::Proceed(notes)
 }
 
-/// What the app looks like before the deploy.
-struct Preflight {
-    app: String,
-    web_url: Option<String>,
+/// What the app looks like before a deploy or a promotion.
+pub struct Preflight {
+    /// The app's name.
+    pub app: String,
+    /// The app's id.
+    pub app_id: String,
+    /// Where the app is served.
+    pub web_url: Option<String>,
     /// The live release and its commit.
-    live: Option<Live>,
+    pub live: Option<Live>,
     /// The live release's id, the rollback anchor.
-    live_id: Option<String>,
+    pub live_id: Option<String>,
     /// A newer release still in its release phase.
-    pending: Option<u64>,
+    pub pending: Option<u64>,
     /// The version the next release will most likely get.
-    next_version: u64,
+    pub next_version: u64,
 }
 
 /// The packed source, in a temporary file.
@@ -367,7 +371,7 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
 }
 
 /// Reads the app, its recent releases and the live release's commit.
-fn preflight(heroku: &Heroku, app: &str) -> Result<Preflight> {
+pub fn preflight(heroku: &Heroku, app: &str) -> Result<Preflight> {
     let app = heroku.app(app)?;
     let releases = heroku
         .recent_releases(&app.name, 25)
@@ -398,12 +402,13 @@ fn preflight(heroku: &Heroku, app: &str) -> Result<Preflight> {
         pending,
         next_version: releases.iter().map(|r| r.version).max().unwrap_or(0) + 1,
         web_url: app.web_url,
+        app_id: app.id,
         app: app.name,
     })
 }
 
 /// Warns when preboot is off, or fails with `--require-preboot`.
-fn check_preboot(heroku: &Heroku, app: &str, require: bool) -> Result<Option<Outcome>> {
+pub fn check_preboot(heroku: &Heroku, app: &str, require: bool) -> Result<Option<Outcome>> {
     let enable = format!("enable it with `heroku features:enable preboot -a {app}`");
     match heroku.preboot(app)? {
         Some(true) => {
@@ -464,7 +469,7 @@ fn pack(repo: &git::Repository, commit: &git::Commit, subdir: Option<&str>) -> R
 }
 
 /// The live release with the commit of its slug.
-fn live_of(heroku: &Heroku, app: &str, release: &Release) -> Result<Live> {
+pub fn live_of(heroku: &Heroku, app: &str, release: &Release) -> Result<Live> {
     let commit = match &release.slug {
         Some(slug) => heroku
             .slug(app, &slug.id)
@@ -560,7 +565,8 @@ impl Drop for TempFile {
     }
 }
 
-fn short(commit: &str) -> &str {
+/// The 7-character form of a commit id used in logs.
+pub fn short(commit: &str) -> &str {
     &commit[..7.min(commit.len())]
 }
 

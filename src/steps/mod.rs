@@ -6,6 +6,9 @@ pub mod deploy;
 pub mod follow;
 pub mod notes;
 pub mod notify;
+pub mod promote;
+pub mod rollback;
+pub mod verify;
 
 use std::path::Path;
 use std::time::{Instant, SystemTime};

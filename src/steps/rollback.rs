@@ -1,0 +1,174 @@
+//! `shipline rollback`: put an earlier release back, by hand.
+//!
+//! The rollback release Heroku creates is described `Rollback to vN`; that description is what
+//! makes the next `shipline deploy` skip by the rollback guard, so continuous deployment stays
+//! paused until a human deploys with `--force`.
+
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::json;
+
+use super::follow::{self, Follow, HerokuConfig, Tail};
+use crate::ci;
+use crate::cli::{RollbackArgs, UsageError};
+use crate::heroku::{Heroku, Release, Status};
+use crate::outcome::{human, Outcome, State};
+
+/// Chooses the release to restore: `--to vN` (which Heroku must allow rolling back to), or the
+/// newest succeeded, eligible release older than the live one.
+pub fn choose(releases: &[Release], to: Option<u64>) -> Result<Release, String> {
+    let current = releases.iter().find(|r| r.current);
+    match to {
+        Some(version) => {
+            let release = releases
+                .iter()
+                .find(|r| r.version == version)
+                .ok_or_else(|| format!("v{version} is not among the app's recent releases"))?;
+            if current.is_some_and(|c| c.version == version) {
+                return Err(format!("v{version} is already the live release"));
+            }
+            if !release.eligible_for_rollback {
+                return Err(format!(
+                    "Heroku does not allow rolling back to v{version} ({}, {})",
+                    release.description, release.status
+                ));
+            }
+            Ok(release.clone())
+        }
+        None => {
+            let live = current
+                .map(|c| c.version)
+                .ok_or("the app has no live release to roll back from")?;
+            releases
+                .iter()
+                .filter(|r| {
+                    r.version < live && r.status == Status::Succeeded && r.eligible_for_rollback
+                })
+                .max_by_key(|r| r.version)
+                .cloned()
+                .ok_or_else(|| format!("there is no release before v{live} to roll back to"))
+        }
+    }
+}
+
+/// Runs `shipline rollback`.
+pub fn run(args: &RollbackArgs, state: &mut State) -> Result<Outcome> {
+    let started = Instant::now();
+    let deadline = started + args.timeout;
+    let config = HerokuConfig::from_env()?;
+    let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
+    let app = heroku.app(&args.app)?.name;
+    let releases = heroku
+        .recent_releases(&app, 100)
+        .with_context(|| format!("could not list the releases of {app}"))?;
+    let target = choose(&releases, args.to).map_err(|why| match args.to {
+        Some(_) => anyhow!(UsageError(format!("cannot roll {app} back: {why} (--to)"))),
+        None => anyhow!("cannot roll {app} back: {why}"),
+    })?;
+    let commit = commit_of(&heroku, &app, &target);
+    let live = releases.iter().find(|r| r.current);
+    ci::say(&format!(
+        "Rolling {app} back from {} to v{} ({}{})",
+        live.map(|r| format!("v{}", r.version))
+            .unwrap_or_else(|| "nothing".into()),
+        target.version,
+        target.description,
+        commit
+            .as_deref()
+            .map(|c| format!(", commit {}", &c[..7.min(c.len())]))
+            .unwrap_or_default()
+    ));
+    if args.dry_run {
+        ci::say("Dry run: nothing was changed");
+        state.set(
+            "rollback",
+            json!({ "app": app, "to": target.version, "commit": commit, "dry_run": true }),
+        );
+        return Ok(Outcome::Done);
+    }
+    let created = heroku
+        .rollback(&app, &target.id)
+        .with_context(|| format!("could not roll {app} back to v{}", target.version))?;
+    let follow = Follow {
+        heroku: &heroku,
+        deadline,
+        poll: args.poll,
+    };
+    let mut tail = Tail::new();
+    let done = follow::release(&follow, &app, created, &mut tail)?;
+    if done.status != Status::Succeeded {
+        tail.show("release phase output");
+        return Ok(Outcome::Failed(format!(
+            "the rollback release v{} ({}) {}: its release phase did not succeed",
+            done.version, done.id, done.status
+        )));
+    }
+    ci::say(&format!(
+        "Rolled back in {}: v{} ({}) is live. The next `shipline deploy` skips by the rollback guard until someone deploys with --force",
+        human(started.elapsed()),
+        done.version,
+        done.description
+    ));
+    state.set(
+        "rollback",
+        json!({
+            "app": app,
+            "to": target.version,
+            "commit": commit,
+            "release": { "id": done.id, "version": done.version },
+        }),
+    );
+    ci::write_outputs(&[("release-version", done.version.to_string())])?;
+    Ok(Outcome::Done)
+}
+
+/// The commit a release runs, when its slug says (best effort: the plan is still useful
+/// without it).
+fn commit_of(heroku: &Heroku, app: &str, release: &Release) -> Option<String> {
+    let slug = release.slug.as_ref()?;
+    heroku.slug(app, &slug.id).ok()?.commit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(version: u64, status: Status, current: bool, eligible: bool) -> Release {
+        Release {
+            id: format!("r{version}"),
+            version,
+            description: format!("Deploy {version}"),
+            status,
+            current,
+            eligible_for_rollback: eligible,
+            output_stream_url: None,
+            slug: None,
+        }
+    }
+
+    #[test]
+    fn the_default_target_is_the_release_before_the_live_one() {
+        let releases = [
+            release(15, Status::Failed, false, false),
+            release(14, Status::Succeeded, true, true),
+            release(13, Status::Succeeded, false, true),
+            release(12, Status::Succeeded, false, true),
+        ];
+        assert_eq!(choose(&releases, None).unwrap().version, 13);
+        assert_eq!(choose(&releases, Some(12)).unwrap().version, 12);
+        assert!(choose(&releases, Some(14))
+            .unwrap_err()
+            .contains("already the live"));
+        assert!(choose(&releases, Some(15))
+            .unwrap_err()
+            .contains("does not allow"));
+        assert!(choose(&releases, Some(3))
+            .unwrap_err()
+            .contains("not among"));
+        let first = [release(1, Status::Succeeded, true, false)];
+        assert!(choose(&first, None)
+            .unwrap_err()
+            .contains("no release before v1"));
+    }
+}

@@ -1,0 +1,756 @@
+//! `shipline verify`: the new release's dynos up, its endpoints answering, and a rollback when
+//! they are not.
+//!
+//! A green build only says the code compiled. Verify asks Heroku whether the dynos of the new
+//! release booted (failing at once on a crash instead of waiting out the timeout), then asks
+//! the app itself, through the checks, whether it serves. Both verdicts are pure functions of
+//! what was fetched: [`judge_dynos`] and [`judge_answer`].
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+
+use super::follow::{self, Follow, HerokuConfig, Tail};
+use crate::ci;
+use crate::cli::{StatusSet, UsageError, VerifyArgs};
+use crate::heroku::{Dyno, Formation, Heroku, Release, Status};
+use crate::http::{self, Probe};
+use crate::outcome::{human, Outcome, State};
+
+/// What the dynos say about a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DynoVerdict {
+    /// Every expected dyno of the release is up.
+    Up {
+        /// Dynos of older releases still listed (preboot keeps them serving for a while).
+        old: Vec<String>,
+    },
+    /// Not yet: what is up and what is not, for the log.
+    Waiting(String),
+    /// Dynos of the release crashed: named, so the user knows where to look.
+    Crashed(Vec<String>),
+}
+
+/// Judges the dynos of release `version`. One-off `run` and release-phase dynos are ignored,
+/// and so are dynos of other releases; `expected` is how many dynos the formation runs, so a
+/// dyno that never appears is still waited for.
+pub fn judge_dynos(dynos: &[Dyno], version: u64, expected: u32) -> DynoVerdict {
+    let serving: Vec<&Dyno> = dynos
+        .iter()
+        .filter(|d| d.kind != "run" && d.kind != "release")
+        .collect();
+    let (new, old): (Vec<&Dyno>, Vec<&Dyno>) =
+        serving.iter().partition(|d| d.release.version >= version);
+    let crashed: Vec<String> = new
+        .iter()
+        .filter(|d| d.state == "crashed")
+        .map(|d| d.name.clone())
+        .collect();
+    if !crashed.is_empty() {
+        return DynoVerdict::Crashed(crashed);
+    }
+    let up = new.iter().filter(|d| d.state == "up").count() as u32;
+    if up >= expected && new.iter().all(|d| d.state == "up") {
+        return DynoVerdict::Up {
+            old: old
+                .iter()
+                .map(|d| format!("{} (v{})", d.name, d.release.version))
+                .collect(),
+        };
+    }
+    let mut parts = vec![format!("{up}/{expected} dynos of v{version} up")];
+    let not_up: Vec<String> = new
+        .iter()
+        .filter(|d| d.state != "up")
+        .map(|d| format!("{} {}", d.name, d.state))
+        .collect();
+    if !not_up.is_empty() {
+        parts.push(not_up.join(", "));
+    }
+    if !old.is_empty() {
+        let versions: Vec<String> = old
+            .iter()
+            .map(|d| format!("{} v{} {}", d.name, d.release.version, d.state))
+            .collect();
+        parts.push(format!(
+            "still listed from older releases: {}",
+            versions.join(", ")
+        ));
+    }
+    DynoVerdict::Waiting(parts.join("; "))
+}
+
+/// How many dynos the formation runs (release-phase entries aside).
+pub fn expected_dynos(formation: &[Formation]) -> u32 {
+    formation
+        .iter()
+        .filter(|f| f.kind != "release")
+        .map(|f| f.quantity)
+        .sum()
+}
+
+/// What an endpoint check requires.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// Allowed statuses.
+    pub status: StatusSet,
+    /// Text the body must contain.
+    pub body: Option<String>,
+    /// Slowest acceptable answer.
+    pub max_latency: Option<Duration>,
+}
+
+/// Judges one answer: `Ok(())` when it meets the expectation, else why not, in the words the
+/// report uses.
+pub fn judge_answer(probe: &Probe, expect: &Expectation) -> Result<(), String> {
+    match probe {
+        Probe::Unreachable { kind, detail, .. } => Err(format!("{kind}: {detail}")),
+        Probe::Answered {
+            status,
+            latency,
+            body,
+            location,
+        } => {
+            if !expect.status.allows(*status) {
+                let mut why = format!("answered {status}, expected {}", expect.status);
+                if let Some(location) = location.as_deref().filter(|_| (300..400).contains(status))
+                {
+                    why.push_str(&format!(
+                        " (a redirect to {}; pass --follow-redirects to follow it)",
+                        http::display_target(location)
+                    ));
+                }
+                return Err(why);
+            }
+            if let Some(text) = &expect.body {
+                if !body.contains(text.as_str()) {
+                    return Err(format!(
+                        "answered {status} without the expected text {text:?}"
+                    ));
+                }
+            }
+            if let Some(max) = expect.max_latency {
+                if *latency > max {
+                    return Err(format!(
+                        "answered {status} in {}, slower than --max-latency {}",
+                        human(*latency),
+                        human(max)
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The report of one check, recorded in the state file and the step summary.
+#[derive(Debug, Clone)]
+struct CheckReport {
+    url: String,
+    passed: bool,
+    attempts: u32,
+    last: Option<Probe>,
+    why: Option<String>,
+}
+
+impl CheckReport {
+    fn to_json(&self) -> Value {
+        let (status, latency, error) = match &self.last {
+            Some(Probe::Answered {
+                status, latency, ..
+            }) => (Some(*status), Some(latency.as_millis() as u64), None),
+            Some(Probe::Unreachable { kind, latency, .. }) => (
+                None,
+                Some(latency.as_millis() as u64),
+                Some(kind.to_string()),
+            ),
+            None => (None, None, None),
+        };
+        json!({
+            "url": http::display_target(&self.url),
+            "passed": self.passed,
+            "attempts": self.attempts,
+            "last_status": status,
+            "last_latency_ms": latency,
+            "unreachable": error,
+            "reason": self.why,
+        })
+    }
+
+    /// The start of the last answer's body, for the failure report.
+    fn body_start(&self) -> Option<String> {
+        match &self.last {
+            Some(Probe::Answered { body, .. }) if !body.trim().is_empty() => {
+                let start: String = body.chars().take(300).collect();
+                let start = start.split_whitespace().collect::<Vec<_>>().join(" ");
+                Some(if body.chars().count() > 300 {
+                    format!("{start}…")
+                } else {
+                    start
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Runs `shipline verify`.
+pub fn run(args: &VerifyArgs, state: &mut State) -> Result<Outcome> {
+    let started = Instant::now();
+    let deadline = started + args.timeout;
+    let deployed = recorded(state, args.app.as_deref());
+    let app = args
+        .app
+        .clone()
+        .or_else(|| deployed["app"].as_str().map(str::to_string))
+        .ok_or_else(|| {
+            anyhow!(UsageError(
+                "verify needs the Heroku app: pass --app APP, set SHIPLINE_APP, or run `shipline deploy` earlier in the job".into()
+            ))
+        })?;
+    let config = HerokuConfig::from_env()?;
+    for (_, value) in &args.check_headers {
+        ci::register_secret(value);
+    }
+    let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
+    let version = match args.release.or_else(|| {
+        deployed["release"]["version"]
+            .as_u64()
+            .filter(|_| deployed["app"] == app.as_str())
+    }) {
+        Some(v) => v,
+        None => current_release(&heroku, &app)?.version,
+    };
+    ci::say(&format!("Verifying v{version} of {app}"));
+
+    let mut record = json!({ "app": app, "release": version });
+    let verdict = verify(&heroku, args, &app, version, deadline, &mut record);
+    let failure = match verdict {
+        Ok(None) => None,
+        Ok(Some(reason)) => Some(reason),
+        Err(e) => Some(format!("{e:#}")),
+    };
+    let outcome = match failure {
+        None => {
+            ci::say(&format!(
+                "v{version} of {app} is healthy ({})",
+                human(started.elapsed())
+            ));
+            Outcome::Done
+        }
+        Some(reason) if args.rollback_on_failure => {
+            ci::error(&format!("verification failed: {reason}"));
+            let rollback = roll_back(&heroku, &app, version, &deployed, deadline, args.poll)?;
+            record["rollback"] = rollback.clone();
+            Outcome::Failed(format!(
+                "{reason}; rolled back to v{} as v{}",
+                rollback["to"], rollback["release"]["version"]
+            ))
+        }
+        Some(reason) => Outcome::Failed(reason),
+    };
+    record["timings_ms"] = json!({ "total": started.elapsed().as_millis() as u64 });
+    state.set("verify", record.clone());
+    write_summary(&app, version, &record, &outcome)?;
+    Ok(outcome)
+}
+
+/// What the latest step that changed an app recorded: `promote` (it runs after a staging
+/// deploy in the same job), then `deploy`; only for `app` when one is given.
+fn recorded(state: &State, app: Option<&str>) -> Value {
+    ["promote", "deploy"]
+        .iter()
+        .filter_map(|key| state.get(key))
+        .filter(|v| v["dry_run"] != true)
+        .find(|v| app.is_none_or(|a| v["app"] == a))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Dynos, then checks. `Ok(Some(reason))` is a failed verification; `Err` a failure to verify.
+fn verify(
+    heroku: &Heroku,
+    args: &VerifyArgs,
+    app: &str,
+    version: u64,
+    deadline: Instant,
+    record: &mut Value,
+) -> Result<Option<String>> {
+    let expected = expected_dynos(&heroku.formation(app)?);
+    let preboot = heroku.preboot(app)?.unwrap_or(false);
+    if let Some(reason) = wait_for_dynos(heroku, args, app, version, expected, preboot, deadline)? {
+        record["dynos"] = json!({ "passed": false, "reason": reason });
+        return Ok(Some(reason));
+    }
+    record["dynos"] = json!({ "passed": true, "expected": expected });
+
+    let expect = Expectation {
+        status: args.expect_status.clone(),
+        body: args.expect_body.clone(),
+        max_latency: args.max_latency,
+    };
+    let mut reports = Vec::new();
+    for url in &args.checks {
+        reports.push(check(url, args, &expect, deadline));
+    }
+    record["checks"] = Value::Array(reports.iter().map(CheckReport::to_json).collect());
+    let failed: Vec<&CheckReport> = reports.iter().filter(|r| !r.passed).collect();
+    if failed.is_empty() {
+        return Ok(None);
+    }
+    for report in &failed {
+        ci::say(&format!(
+            "FAILED {} after {} attempt(s): {}",
+            http::display_target(&report.url),
+            report.attempts,
+            report.why.as_deref().unwrap_or("no answer")
+        ));
+        if let Some(start) = report.body_start() {
+            ci::say(&format!("  last body: {start}"));
+        }
+    }
+    let names: Vec<String> = failed
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                http::display_target(&r.url),
+                r.why.as_deref().unwrap_or("no answer")
+            )
+        })
+        .collect();
+    Ok(Some(format!(
+        "{} of {} endpoint check(s) failed: {}",
+        failed.len(),
+        reports.len(),
+        names.join("; ")
+    )))
+}
+
+/// Polls the dynos until the release's are up (and, with `--wait-preboot`, the old ones gone).
+fn wait_for_dynos(
+    heroku: &Heroku,
+    args: &VerifyArgs,
+    app: &str,
+    version: u64,
+    expected: u32,
+    preboot: bool,
+    deadline: Instant,
+) -> Result<Option<String>> {
+    if expected == 0 {
+        ci::say("The formation runs no dynos: nothing to wait for");
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let mut said_preboot = false;
+    loop {
+        let dynos = heroku.dynos(app)?;
+        match judge_dynos(&dynos, version, expected) {
+            DynoVerdict::Crashed(names) => {
+                return Ok(Some(format!(
+                    "dyno(s) {} of v{version} crashed (see `heroku logs --tail -a {app}`)",
+                    names.join(", ")
+                )))
+            }
+            DynoVerdict::Up { old } if old.is_empty() => {
+                ci::say(&format!(
+                    "All {expected} dyno(s) of v{version} are up ({})",
+                    human(started.elapsed())
+                ));
+                return Ok(None);
+            }
+            DynoVerdict::Up { old } => {
+                if !args.wait_preboot {
+                    ci::say(&format!(
+                        "All {expected} dyno(s) of v{version} are up; {} still serve{}: {}",
+                        old.len(),
+                        if old.len() == 1 { "s" } else { "" },
+                        old.join(", ")
+                    ));
+                    if preboot {
+                        ci::say("Preboot is on: the old dynos keep serving for a few minutes while traffic moves to the new ones (pass --wait-preboot to wait until they are gone)");
+                    }
+                    return Ok(None);
+                }
+                if !said_preboot {
+                    ci::say(&format!(
+                        "All {expected} dyno(s) of v{version} are up; waiting for the old ones to stop serving (--wait-preboot): {}",
+                        old.join(", ")
+                    ));
+                    said_preboot = true;
+                }
+            }
+            DynoVerdict::Waiting(what) => {
+                ci::say(&format!(
+                    "Waiting for dynos ({}): {what}",
+                    human(started.elapsed())
+                ));
+            }
+        }
+        if Instant::now() + args.poll >= deadline {
+            return Ok(Some(format!(
+                "timed out after {} waiting for the dynos of v{version} to be up (--timeout)",
+                human(started.elapsed())
+            )));
+        }
+        std::thread::sleep(args.poll);
+    }
+}
+
+/// Checks one endpoint until it passes or the deadline passes, backing off between attempts.
+fn check(url: &str, args: &VerifyArgs, expect: &Expectation, deadline: Instant) -> CheckReport {
+    let shown = http::display_target(url);
+    let mut report = CheckReport {
+        url: url.to_string(),
+        passed: false,
+        attempts: 0,
+        last: None,
+        why: None,
+    };
+    let mut delay = Duration::from_secs(1).min(args.poll);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let timeout = remaining.clamp(Duration::from_millis(100), Duration::from_secs(10));
+        let probe = http::probe(url, &args.check_headers, args.follow_redirects, timeout);
+        report.attempts += 1;
+        let verdict = judge_answer(&probe, expect);
+        report.last = Some(probe);
+        match verdict {
+            Ok(()) => {
+                if let Some(Probe::Answered {
+                    status, latency, ..
+                }) = &report.last
+                {
+                    ci::say(&format!(
+                        "OK {shown}: {status} in {} (attempt {})",
+                        human(*latency),
+                        report.attempts
+                    ));
+                }
+                report.passed = true;
+                report.why = None;
+                return report;
+            }
+            Err(why) => {
+                if Instant::now() + delay >= deadline {
+                    report.why = Some(why);
+                    return report;
+                }
+                ci::say(&format!(
+                    "{shown}: {why}; retrying in {} (attempt {})",
+                    human(delay),
+                    report.attempts + 1
+                ));
+                report.why = Some(why);
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(args.poll.max(Duration::from_millis(1)));
+            }
+        }
+    }
+}
+
+/// The live release.
+fn current_release(heroku: &Heroku, app: &str) -> Result<Release> {
+    heroku
+        .recent_releases(app, 25)?
+        .into_iter()
+        .find(|r| r.current)
+        .ok_or_else(|| anyhow!("{app} has no live release to verify"))
+}
+
+/// The release to roll back to: the one `deploy` replaced, else the newest succeeded release
+/// older than `version` that Heroku allows rolling back to.
+pub fn rollback_target(
+    releases: &[Release],
+    version: u64,
+    previous: Option<&str>,
+) -> Option<Release> {
+    if let Some(id) = previous {
+        if let Some(r) = releases.iter().find(|r| r.id == id) {
+            return Some(r.clone());
+        }
+    }
+    releases
+        .iter()
+        .filter(|r| r.version < version && r.status == Status::Succeeded && r.eligible_for_rollback)
+        .max_by_key(|r| r.version)
+        .cloned()
+}
+
+/// Rolls the app back after a failed verification and waits for the rollback release.
+fn roll_back(
+    heroku: &Heroku,
+    app: &str,
+    version: u64,
+    deployed: &Value,
+    deadline: Instant,
+    poll: Duration,
+) -> Result<Value> {
+    let releases = heroku.recent_releases(app, 50)?;
+    let previous = deployed["previous_release"]["id"]
+        .as_str()
+        .filter(|_| deployed["app"] == app);
+    let target = rollback_target(&releases, version, previous).ok_or_else(|| {
+        anyhow!("verification failed and there is no earlier release of {app} to roll back to")
+    })?;
+    ci::say(&format!(
+        "Rolling back {app} to v{} ({})",
+        target.version, target.description
+    ));
+    let created = heroku
+        .rollback(app, &target.id)
+        .with_context(|| format!("could not roll {app} back to v{}", target.version))?;
+    let follow = Follow {
+        heroku,
+        deadline,
+        poll,
+    };
+    let mut tail = Tail::new();
+    let done = follow::release(&follow, app, created, &mut tail)?;
+    if done.status != Status::Succeeded {
+        tail.show("release phase output");
+        return Err(anyhow!(
+            "the rollback release v{} ({}) {}; check the app now",
+            done.version,
+            done.id,
+            done.status
+        ));
+    }
+    ci::say(&format!(
+        "Rolled back: v{} ({}) is live. Continuous deployment is paused: the next `shipline deploy` skips by the rollback guard until someone deploys with --force",
+        done.version, done.description
+    ));
+    Ok(json!({
+        "to": target.version,
+        "release": { "id": done.id, "version": done.version },
+    }))
+}
+
+fn write_summary(app: &str, version: u64, record: &Value, outcome: &Outcome) -> Result<()> {
+    let mut md = format!(
+        "### Verify {app} v{version}: {}\n\n",
+        match outcome {
+            Outcome::Done => "healthy",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Failed(_) => "failed",
+        }
+    );
+    if let Some(checks) = record["checks"].as_array().filter(|c| !c.is_empty()) {
+        md.push_str(
+            "| endpoint | result | attempts | last status | latency |\n|---|---|---|---|---|\n",
+        );
+        for c in checks {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                c["url"].as_str().unwrap_or_default(),
+                if c["passed"] == true { "ok" } else { "failed" },
+                c["attempts"],
+                c["last_status"]
+                    .as_u64()
+                    .map(|s| s.to_string())
+                    .or_else(|| c["unreachable"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                c["last_latency_ms"]
+                    .as_u64()
+                    .map(|ms| format!("{ms} ms"))
+                    .unwrap_or_default()
+            ));
+        }
+        md.push('\n');
+    }
+    if let Some(reason) = outcome.reason() {
+        md.push_str(&format!("{reason}\n\n"));
+    }
+    ci::write_summary(&md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heroku::ReleaseRef;
+
+    fn dyno(name: &str, kind: &str, state: &str, version: u64) -> Dyno {
+        Dyno {
+            name: name.into(),
+            kind: kind.into(),
+            state: state.into(),
+            release: ReleaseRef { version },
+        }
+    }
+
+    #[test]
+    fn all_new_dynos_up_passes_and_ignores_one_offs() {
+        let dynos = [
+            dyno("web.1", "web", "up", 13),
+            dyno("web.2", "web", "up", 13),
+            dyno("run.4821", "run", "crashed", 12),
+            dyno("release.1", "release", "up", 13),
+        ];
+        assert_eq!(judge_dynos(&dynos, 13, 2), DynoVerdict::Up { old: vec![] });
+    }
+
+    #[test]
+    fn a_crash_on_the_new_release_is_named_at_once() {
+        let dynos = [
+            dyno("web.1", "web", "up", 13),
+            dyno("web.2", "web", "crashed", 13),
+        ];
+        assert_eq!(
+            judge_dynos(&dynos, 13, 2),
+            DynoVerdict::Crashed(vec!["web.2".into()])
+        );
+        let old_crash = [dyno("web.1", "web", "crashed", 12)];
+        assert!(matches!(
+            judge_dynos(&old_crash, 13, 1),
+            DynoVerdict::Waiting(_)
+        ));
+    }
+
+    #[test]
+    fn only_old_dynos_up_is_still_waiting() {
+        let dynos = [dyno("web.1", "web", "up", 12)];
+        match judge_dynos(&dynos, 13, 1) {
+            DynoVerdict::Waiting(what) => {
+                assert!(what.contains("0/1 dynos of v13 up"), "{what}");
+                assert!(what.contains("web.1 v12 up"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let starting = [dyno("web.1", "web", "starting", 13)];
+        assert!(
+            matches!(judge_dynos(&starting, 13, 1), DynoVerdict::Waiting(w) if w.contains("web.1 starting"))
+        );
+        let missing = [dyno("web.1", "web", "up", 13)];
+        assert!(matches!(
+            judge_dynos(&missing, 13, 2),
+            DynoVerdict::Waiting(_)
+        ));
+    }
+
+    #[test]
+    fn preboot_overlap_is_reported() {
+        let dynos = [
+            dyno("web.1", "web", "up", 13),
+            dyno("web.1", "web", "up", 12),
+        ];
+        assert_eq!(
+            judge_dynos(&dynos, 13, 1),
+            DynoVerdict::Up {
+                old: vec!["web.1 (v12)".into()]
+            }
+        );
+    }
+
+    fn answered(status: u16, body: &str, ms: u64) -> Probe {
+        Probe::Answered {
+            status,
+            latency: Duration::from_millis(ms),
+            body: body.into(),
+            location: None,
+        }
+    }
+
+    fn expect(status: &str, body: Option<&str>, max_ms: Option<u64>) -> Expectation {
+        Expectation {
+            status: StatusSet::parse(status).unwrap(),
+            body: body.map(Into::into),
+            max_latency: max_ms.map(Duration::from_millis),
+        }
+    }
+
+    #[test]
+    fn answers_are_judged_on_status_body_and_latency() {
+        assert_eq!(
+            judge_answer(&answered(200, "ok", 5), &expect("200", None, None)),
+            Ok(())
+        );
+        assert_eq!(
+            judge_answer(
+                &answered(503, "Application error", 5),
+                &expect("2xx", None, None)
+            ),
+            Err("answered 503, expected 2xx".into())
+        );
+        assert_eq!(
+            judge_answer(
+                &answered(200, "old build", 5),
+                &expect("200", Some("abc1234"), None)
+            ),
+            Err("answered 200 without the expected text \"abc1234\"".into())
+        );
+        assert!(
+            judge_answer(&answered(204, "", 900), &expect("200,204", None, Some(500)))
+                .unwrap_err()
+                .contains("slower than --max-latency 500ms")
+        );
+        let refused = Probe::Unreachable {
+            kind: http::Unreachable::Refused,
+            detail: "Connection refused".into(),
+            latency: Duration::ZERO,
+        };
+        assert!(judge_answer(&refused, &expect("200", None, None))
+            .unwrap_err()
+            .starts_with("could not connect (connection refused)"));
+        let redirect = Probe::Answered {
+            status: 302,
+            latency: Duration::ZERO,
+            body: String::new(),
+            location: Some("https://login.example/?token=secret".into()),
+        };
+        let why = judge_answer(&redirect, &expect("200", None, None)).unwrap_err();
+        assert!(
+            why.contains("--follow-redirects") && !why.contains("secret"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn status_sets() {
+        let set = StatusSet::parse("200,204, 3xx, 418-420").unwrap();
+        for ok in [200, 204, 301, 399, 419] {
+            assert!(set.allows(ok), "{ok}");
+        }
+        for bad in [201, 404, 500] {
+            assert!(!set.allows(bad), "{bad}");
+        }
+        assert!(StatusSet::parse("9xx").is_err());
+        assert!(StatusSet::parse("abc").is_err());
+        assert!(StatusSet::parse("299-200").is_err());
+    }
+
+    fn release(version: u64, status: Status, eligible: bool) -> Release {
+        Release {
+            id: format!("r{version}"),
+            version,
+            description: format!("Deploy {version}"),
+            status,
+            current: false,
+            eligible_for_rollback: eligible,
+            output_stream_url: None,
+            slug: None,
+        }
+    }
+
+    #[test]
+    fn the_rollback_target_is_the_release_deploy_replaced() {
+        let releases = [
+            release(14, Status::Succeeded, true),
+            release(13, Status::Failed, false),
+            release(12, Status::Succeeded, true),
+            release(11, Status::Succeeded, true),
+        ];
+        assert_eq!(
+            rollback_target(&releases, 14, Some("r11")).unwrap().version,
+            11
+        );
+        assert_eq!(rollback_target(&releases, 14, None).unwrap().version, 12);
+        assert_eq!(
+            rollback_target(&releases, 14, Some("gone"))
+                .unwrap()
+                .version,
+            12
+        );
+        assert!(rollback_target(&releases, 11, None).is_none());
+    }
+}
