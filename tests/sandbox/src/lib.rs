@@ -5,8 +5,9 @@
 //! scripted per test: what a build prints and how it ends, which request fails next, how much
 //! rate limit is left. Every request is recorded so tests can assert what a service received.
 //!
-//! - [`heroku`]: the Heroku Platform API, its S3 stand-in for source blobs, and the build and
-//!   release output streams.
+//! - [`heroku`]: the Heroku Platform API (with dynos that boot release by release, preboot,
+//!   pipelines and promotions), its S3 stand-in for source blobs, and the build and release
+//!   output streams.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`tarball`]: reads uploaded source tarballs the way Heroku's build service does.
 
