@@ -10,10 +10,14 @@
 //!   output streams.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`tarball`]: reads uploaded source tarballs the way Heroku's build service does.
+//! - [`target`]: a scriptable HTTP app for endpoint checks (statuses in sequence, slow
+//!   answers, redirects, a port where nothing listens).
 
 pub mod heroku;
 pub mod server;
 pub mod tarball;
+pub mod target;
 mod util;
 
 pub use heroku::{AppRef, Config, DynoBoot, Failure, Heroku, Recorded, Script};
+pub use target::{Answer, Target};

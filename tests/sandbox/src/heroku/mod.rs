@@ -18,7 +18,7 @@
 //!
 //! Known divergences: `source_blob.url` may be `http://` (the sandbox has no TLS); the rate
 //! limit does not refill over time; preboot overlaps dynos in the list but routes nothing
-//! (pair it with an endpoint scripted to serve the old version for a while); dynos are
+//! (pair it with a [`crate::Target`] scripted to serve the old version for a while); dynos are
 //! named `web.1` (Cedar style) and never restart on their own; there are no config vars,
 //! add-ons, review apps or Fir apps.
 
