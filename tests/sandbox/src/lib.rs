@@ -5,14 +5,19 @@
 //! scripted per test: what a build prints and how it ends, which request fails next, how much
 //! rate limit is left. Every request is recorded so tests can assert what a service received.
 //!
-//! - [`heroku`]: the Heroku Platform API, its S3 stand-in for source blobs, and the build and
-//!   release output streams.
+//! - [`heroku`]: the Heroku Platform API (with dynos that boot release by release, preboot,
+//!   pipelines and promotions), its S3 stand-in for source blobs, and the build and release
+//!   output streams.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`tarball`]: reads uploaded source tarballs the way Heroku's build service does.
+//! - [`target`]: a scriptable HTTP app for endpoint checks (statuses in sequence, slow
+//!   answers, redirects, a port where nothing listens).
 
 pub mod heroku;
 pub mod server;
 pub mod tarball;
+pub mod target;
 mod util;
 
 pub use heroku::{AppRef, Config, DynoBoot, Failure, Heroku, Recorded, Script};
+pub use target::{Answer, Target};

@@ -53,6 +53,15 @@ pub fn uuid_from(seed: &str) -> String {
     format_uuid(bytes)
 }
 
+/// Whether `s` is a UUID in its usual hyphenated form (any version, any case).
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -144,6 +153,9 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert_eq!(uuid_from("x"), uuid_from("x"));
+        assert!(is_uuid(&a));
+        assert!(!is_uuid("shop-prod"));
+        assert!(!is_uuid(&a[1..]));
     }
 
     #[test]

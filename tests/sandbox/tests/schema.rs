@@ -4,8 +4,8 @@
 //! `../shared/heroku/platform-api-schema.json` (or wherever `SHIPLINE_HEROKU_SCHEMA` points).
 //! When it is absent the check says so and passes.
 //!
-//! Every JSON answer of a full deploy (preflight, upload, build, release phase, rollback, ...)
-//! is validated against the `targetSchema` of the schema link matching its method and path.
+//! Every JSON answer of a full deploy (preflight, upload, build, release phase, dynos,
+//! rollback, pipeline promotion, ...) is validated against the `targetSchema` of the schema link matching its method and path.
 //! Validation is stricter than JSON Schema on one point on purpose: every property the schema
 //! lists for an object must be present (nullable ones may be null), because real Heroku
 //! answers carry all of them and clients rely on that.
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::{app_source, sha256_checksum, Api, Raw, Resp, COMMIT, LIVE_COMMIT};
 use serde_json::{json, Value};
-use shipline_sandbox::{Heroku, Script};
+use shipline_sandbox::{DynoBoot, Heroku, Script};
 
 // ------------------------------------------------------------------------------------------
 // A validator for the subset of JSON Schema the Heroku document uses.
@@ -392,6 +392,12 @@ fn sandbox_answers_match_herokus_published_schema() {
     heroku.seed_release("shop-prod", LIVE_COMMIT, None);
     heroku.set_release_phase("shop-prod", Some(Script::release_phase()));
     heroku.set_preboot("shop-prod", true);
+    heroku.set_formation("shop-prod", "web", 2);
+    heroku.set_dyno_boot(
+        "shop-prod",
+        DynoBoot::crash_one_after(Duration::from_millis(50)),
+    );
+    heroku.add_one_off_dyno("shop-prod", "run");
     let mut c = Checker {
         api: Api::new(&heroku),
         links: links(&schema),
@@ -456,6 +462,8 @@ fn sandbox_answers_match_herokus_published_schema() {
         done["release"]["id"].as_str().unwrap()
     );
     assert_eq!(c.get(&release_path)["status"], "pending");
+    // Old dynos, the one-off and the release-phase dyno.
+    c.get("/apps/shop-prod/dynos");
     let release = c.api.poll(&release_path, |r| r["status"] != "pending");
     assert_eq!(release["status"], "succeeded");
     let release = c.get(&release_path);
@@ -464,7 +472,16 @@ fn sandbox_answers_match_herokus_published_schema() {
         "/apps/shop-prod/slugs/{}",
         done["slug"]["id"].as_str().unwrap()
     ));
+    // New dynos starting beside the old ones (preboot), then settled (one crashed).
     c.get("/apps/shop-prod/dynos");
+    c.api.poll("/apps/shop-prod/dynos", |d| {
+        d.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["state"] == "crashed")
+    });
+    c.get("/apps/shop-prod/dynos");
+    c.get("/apps/shop-prod/dynos/web.2");
 
     // Rollback, re-release, cancel.
     let v2 = c.get("/apps/shop-prod/releases/2");
@@ -498,6 +515,39 @@ fn sandbox_answers_match_herokus_published_schema() {
     );
     c.call("DELETE", &cancel_path, None, None);
 
+    // Promotion from staging, through a pipeline.
+    let staging = heroku.create_app("shop-staging");
+    heroku.seed_release("shop-staging", COMMIT, None);
+    let pipeline = heroku.create_pipeline("shop");
+    heroku.couple(&pipeline, "shop-staging", "staging");
+    heroku.couple(&pipeline, "shop-prod", "production");
+    // Long enough to see a target without its release yet.
+    heroku.set_promotion_delay(Duration::from_millis(300));
+    c.get("/apps/shop-prod/pipeline-couplings");
+    c.get(&format!("/pipelines/{pipeline}"));
+    c.get(&format!("/pipelines/{pipeline}/pipeline-couplings"));
+    let promotion = c.call(
+        "POST",
+        "/pipeline-promotions",
+        Some(json!({
+            "pipeline": {"id": pipeline},
+            "source": {"app": {"id": staging.id}},
+            "targets": [{"app": {"id": app.id}}],
+        })),
+        None,
+    );
+    assert_eq!(promotion.status, 201, "{}", promotion.text());
+    let promotion_path = format!(
+        "/pipeline-promotions/{}",
+        promotion.json()["id"].as_str().unwrap()
+    );
+    let targets_path = format!("{promotion_path}/promotion-targets");
+    assert_eq!(c.get(&targets_path)[0]["release"], Value::Null);
+    c.get(&promotion_path);
+    c.api.poll(&targets_path, |t| t[0]["status"] != "pending");
+    assert_eq!(c.get(&targets_path)[0]["status"], "succeeded");
+    assert_eq!(c.get(&promotion_path)["status"], "completed");
+
     // Errors keep Heroku's shape.
     assert_eq!(c.call("GET", "/apps/no-such-app", None, None).status, 404);
     assert_eq!(
@@ -509,6 +559,22 @@ fn sandbox_answers_match_herokus_published_schema() {
         )
         .status,
         422
+    );
+    assert_eq!(
+        c.call(
+            "GET",
+            &format!("/apps/{}/pipeline-couplings", staging.name),
+            None,
+            None
+        )
+        .status,
+        200
+    );
+    heroku.create_app("shop-solo");
+    assert_eq!(
+        c.call("GET", "/apps/shop-solo/pipeline-couplings", None, None)
+            .status,
+        404
     );
 
     assert!(
@@ -526,7 +592,7 @@ fn sandbox_answers_match_herokus_published_schema() {
         kinds.join("\n  ")
     );
     assert!(
-        kinds.len() >= 18,
+        kinds.len() >= 25,
         "expected to cover the deploy endpoints, covered {kinds:?}"
     );
 }

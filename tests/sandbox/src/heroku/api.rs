@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::model::{deploy_description, Blob, Build, SourceBlob, State, Timeline, STACK};
 use super::range::paginate;
 use super::script::Script;
-use super::{blobs, streams};
+use super::{blobs, dynos, pipelines, streams};
 use crate::server::{Request, Response};
 use crate::tarball;
 use crate::util::{base64_decode, sha256_hex, uuid};
@@ -38,11 +38,11 @@ impl ApiError {
         }
     }
 
-    fn not_found(what: &str) -> ApiError {
+    pub(super) fn not_found(what: &str) -> ApiError {
         ApiError::new(404, "not_found", format!("Couldn't find that {what}."))
     }
 
-    fn invalid(message: impl Into<String>) -> ApiError {
+    pub(super) fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::new(422, "invalid_params", message)
     }
 }
@@ -159,7 +159,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn ok(body: Value) -> Answer {
+    pub(super) fn ok(body: Value) -> Answer {
         Answer {
             status: 200,
             body,
@@ -167,7 +167,7 @@ impl Answer {
         }
     }
 
-    fn created(body: Value) -> Answer {
+    pub(super) fn created(body: Value) -> Answer {
         Answer {
             status: 201,
             body,
@@ -333,6 +333,27 @@ fn route(state: &mut State, req: &Request, now: Instant) -> Result<Answer, ApiEr
                 state.dynos_json(&state.apps[app], now),
             )))
         }
+        ("GET", ["apps", app, "dynos", ident]) => {
+            let app = find_app(state, app)?;
+            let a = &state.apps[app];
+            // During a preboot overlap two dynos share a name: the newer release's wins.
+            let dyno = dynos::list(a, now)
+                .into_iter()
+                .filter(|d| d.id == *ident || d.name == *ident)
+                .max_by_key(|d| d.version)
+                .ok_or_else(|| ApiError::not_found("process"))?;
+            Ok(Answer::ok(state.dyno_json(a, &dyno)))
+        }
+        ("GET", ["apps", app, "pipeline-couplings"]) => pipelines::app_coupling(state, app),
+        ("GET", ["pipelines", ident]) => pipelines::pipeline_info(state, ident),
+        ("GET", ["pipelines", id, "pipeline-couplings"]) => {
+            pipelines::pipeline_couplings(state, id)
+        }
+        ("POST", ["pipeline-promotions"]) => pipelines::create_promotion(state, req, now),
+        ("GET", ["pipeline-promotions", id]) => pipelines::promotion_info(state, id, now),
+        ("GET", ["pipeline-promotions", id, "promotion-targets"]) => {
+            pipelines::promotion_targets(state, id, now)
+        }
         ("GET", ["apps", app, "builds"]) => {
             let app = find_app(state, app)?;
             let a = &state.apps[app];
@@ -369,13 +390,13 @@ fn route(state: &mut State, req: &Request, now: Instant) -> Result<Answer, ApiEr
     }
 }
 
-fn find_app(state: &State, ident: &str) -> Result<usize, ApiError> {
+pub(super) fn find_app(state: &State, ident: &str) -> Result<usize, ApiError> {
     state
         .app_index(ident)
         .ok_or_else(|| ApiError::not_found("app"))
 }
 
-fn parse_body(req: &Request) -> Result<Value, ApiError> {
+pub(super) fn parse_body(req: &Request) -> Result<Value, ApiError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
@@ -678,12 +699,23 @@ fn create_release(
         let Some(slug) = slug.as_str() else {
             return Err(ApiError::invalid("slug must be a slug id."));
         };
-        let slug = a.slug(slug).ok_or_else(|| ApiError::not_found("slug"))?;
+        // A slug of another app of the account may be released too (promotion without a
+        // pipeline); the app then knows the slug under the same id.
+        let slug = a
+            .slug(slug)
+            .or_else(|| state.apps.iter().find_map(|other| other.slug(slug)))
+            .ok_or_else(|| ApiError::not_found("slug"))?
+            .clone();
         let description = match body.get("description") {
             Some(Value::String(d)) => d.clone(),
             _ => deploy_description(slug.commit.as_deref(), &slug.id),
         };
-        (slug.id.clone(), description)
+        let id = slug.id.clone();
+        let a = &mut state.apps[app];
+        if a.slug(&id).is_none() {
+            a.slugs.push(slug);
+        }
+        (id, description)
     } else {
         return Err(ApiError::invalid(
             "Missing required params: slug (or release to roll back).",

@@ -8,13 +8,25 @@
 //! stream their output, releases with version numbers, `current`, release phases and rollback,
 //! and dynos per formation.
 //!
+//! Dynos follow a timeline per release change (see [`DynoBoot`]): the previous release's
+//! dynos stay listed for a while, the new ones appear `starting` and settle `up` or `crashed`
+//! (all, or one); with preboot the old web dynos keep serving for a configurable overlap after
+//! the new ones are up. One-off (`run`) dynos stay on their release and a running release
+//! phase shows as a `release` dyno. Pipelines, couplings and pipeline promotions copy a slug to
+//! the targets, whose release phases run; a release may also be created from a slug of another
+//! app of the account.
+//!
 //! Known divergences: `source_blob.url` may be `http://` (the sandbox has no TLS); the rate
-//! limit does not refill over time; preboot is a flag only (dynos do not overlap); there are
-//! no config vars, add-ons, pipelines or Fir apps.
+//! limit does not refill over time; preboot overlaps dynos in the list but routes nothing
+//! (pair it with a [`crate::Target`] scripted to serve the old version for a while); dynos are
+//! named `web.1` (Cedar style) and never restart on their own; there are no config vars,
+//! add-ons, review apps or Fir apps.
 
 mod api;
 mod blobs;
+mod dynos;
 mod model;
+mod pipelines;
 mod range;
 mod script;
 mod streams;
@@ -22,7 +34,7 @@ mod streams;
 use std::io;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -225,6 +237,7 @@ impl Heroku {
                 t0: Instant::now(),
                 created: now,
                 phase: None,
+                boot: a.next_boots.pop_front(),
             };
             let version = release.version;
             a.slugs.push(slug);
@@ -291,9 +304,85 @@ impl Heroku {
         self.with_app(app, |a| a.every_build = script);
     }
 
-    /// How dynos of a newly current release come up (`starting`, then `up` or `crashed`).
+    /// How the dynos of every newly current release come up (when they appear, how long they
+    /// are `starting`, then `up` or `crashed`) unless the release was scripted alone with
+    /// [`Heroku::script_next_dyno_boot`]. Applies to releases already created too.
     pub fn set_dyno_boot(&self, app: &str, boot: DynoBoot) {
         self.with_app(app, |a| a.dyno_boot = boot);
+    }
+
+    /// Scripts how the dynos of the next release created on the app boot (queued: each call
+    /// scripts one more release; builds, rollbacks, promotions and seeded releases all count).
+    /// Later releases boot as [`Heroku::set_dyno_boot`] says: a deploy can crash and the
+    /// rollback after it come up.
+    pub fn script_next_dyno_boot(&self, app: &str, boot: DynoBoot) {
+        self.with_app(app, |a| a.next_boots.push_back(boot));
+    }
+
+    /// With preboot on: how long the previous release's web dynos stay listed `up` after the
+    /// new ones have booted (default 0: they go when the new ones are up).
+    pub fn set_preboot_overlap(&self, app: &str, overlap: Duration) {
+        self.with_app(app, |a| a.preboot_overlap = overlap);
+    }
+
+    /// Starts a one-off dyno of type `kind` (`run` for `heroku run`) on the current release;
+    /// it stays `up` there, also after a newer release becomes current. Returns its name,
+    /// like `run.4821`.
+    pub fn add_one_off_dyno(&self, app: &str, kind: &str) -> String {
+        let now = Instant::now();
+        self.with_app(app, |a| {
+            let (release_id, version) = a
+                .current(now)
+                .map(|r| (r.id.clone(), r.version))
+                .expect("an app always has a current release");
+            let id = uuid();
+            let mut name = format!("{kind}.{}", dynos::four_digits(&id));
+            while a.one_offs.iter().any(|d| d.name == name) {
+                name = format!("{kind}.{}", dynos::four_digits(&name));
+            }
+            a.one_offs.push(dynos::OneOff {
+                id,
+                name: name.clone(),
+                kind: kind.into(),
+                release_id,
+                version,
+                created: std::time::SystemTime::now(),
+            });
+            name
+        })
+    }
+
+    /// Creates a pipeline (name like `shop`, `^[a-z][a-z0-9-]{2,29}$`); returns its id.
+    pub fn create_pipeline(&self, name: &str) -> String {
+        pipelines::create(&mut self.state(), name)
+    }
+
+    /// Adds an app to a pipeline at `stage` (`test`, `review`, `development`, `staging` or
+    /// `production`); an app is in one pipeline at most. Returns the coupling id.
+    pub fn couple(&self, pipeline_id: &str, app: &str, stage: &str) -> String {
+        pipelines::couple(&mut self.state(), pipeline_id, app, stage)
+    }
+
+    /// How long a pipeline promotion takes before each target has its release (its
+    /// `release` is null until then); default [`DEFAULT_DELAY`].
+    pub fn set_promotion_delay(&self, delay: Duration) {
+        self.state().promotion_delay = delay;
+    }
+
+    /// Every pipeline promotion as `GET /pipeline-promotions/{id}` renders it, with its
+    /// targets as `GET .../promotion-targets` renders them under `"targets"`, oldest first.
+    pub fn promotions(&self) -> Vec<Value> {
+        let now = Instant::now();
+        let state = self.state();
+        state
+            .promotions
+            .iter()
+            .map(|p| {
+                let mut value = pipelines::promotion_json(&state, p, now);
+                value["targets"] = Value::Array(pipelines::targets_json(&state, p, now));
+                value
+            })
+            .collect()
     }
 
     /// Fails the next `times` requests matching `method` (or `*`) and `path` (exact, or a

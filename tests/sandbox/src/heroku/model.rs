@@ -6,10 +6,12 @@
 //! before any request or accessor looks at the data.
 
 use std::collections::VecDeque;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
+use super::dynos;
+use super::pipelines::{Coupling, Pipeline, Promotion};
 use super::script::{DynoBoot, Script};
 use crate::server::Request;
 use crate::util::{after, rfc3339, sha256_hex, uuid, uuid_from};
@@ -147,6 +149,7 @@ impl Build {
     }
 }
 
+#[derive(Clone)]
 pub struct Slug {
     pub id: String,
     pub commit: Option<String>,
@@ -166,6 +169,9 @@ pub struct Release {
     pub created: SystemTime,
     /// The release phase, when the app had one at release time.
     pub phase: Option<Timeline>,
+    /// How its dynos boot, when scripted for this release alone
+    /// ([`super::Heroku::script_next_dyno_boot`]); else the app's boot applies.
+    pub boot: Option<DynoBoot>,
 }
 
 impl Release {
@@ -206,6 +212,12 @@ pub struct App {
     pub every_build: Option<Script>,
     pub formation: Vec<Formation>,
     pub dyno_boot: DynoBoot,
+    /// Boots scripted for the next releases, one each, before `dyno_boot` applies.
+    pub next_boots: VecDeque<DynoBoot>,
+    /// With preboot: how long the previous web dynos stay after the new ones are up.
+    pub preboot_overlap: Duration,
+    /// One-off dynos (`heroku run`), listed until the sandbox stops.
+    pub one_offs: Vec<dynos::OneOff>,
     pub buildpacks: Vec<String>,
     pub builds: Vec<Build>,
     pub releases: Vec<Release>,
@@ -238,6 +250,9 @@ impl App {
                 created: now,
             }],
             dyno_boot: DynoBoot::default(),
+            next_boots: VecDeque::new(),
+            preboot_overlap: Duration::ZERO,
+            one_offs: Vec::new(),
             buildpacks: vec!["heroku/nodejs".into()],
             builds: Vec::new(),
             releases: Vec::new(),
@@ -251,6 +266,7 @@ impl App {
             t0: Instant::now(),
             created: now,
             phase: None,
+            boot: None,
         });
         app
     }
@@ -275,6 +291,11 @@ impl App {
         self.slugs.iter().find(|s| s.id == id)
     }
 
+    /// How the dynos of `release` boot.
+    pub fn boot_of<'a>(&'a self, release: &'a Release) -> &'a DynoBoot {
+        release.boot.as_ref().unwrap_or(&self.dyno_boot)
+    }
+
     /// Adds a release of `slug_id` (running the release phase when the app has one).
     pub fn add_release(
         &mut self,
@@ -295,6 +316,7 @@ impl App {
             t0,
             created: at,
             phase,
+            boot: self.next_boots.pop_front(),
         };
         self.releases.push(release);
         self.releases.last().expect("just pushed")
@@ -375,6 +397,11 @@ pub struct State {
     pub requests: Vec<Request>,
     pub rate_limit_remaining: u32,
     pub failures: Vec<FailureRule>,
+    pub pipelines: Vec<Pipeline>,
+    pub couplings: Vec<Coupling>,
+    pub promotions: Vec<Promotion>,
+    /// How long a promotion takes to create the targets' releases (`release` is null until).
+    pub promotion_delay: Duration,
     pub stopped: bool,
     pub region_id: String,
     pub stack_id: String,
@@ -398,6 +425,10 @@ impl State {
             requests: Vec::new(),
             rate_limit_remaining: rate_limit,
             failures: Vec::new(),
+            pipelines: Vec::new(),
+            couplings: Vec::new(),
+            promotions: Vec::new(),
+            promotion_delay: super::script::DEFAULT_DELAY,
             stopped: false,
             region_id: uuid(),
             stack_id: uuid(),
@@ -410,6 +441,7 @@ impl State {
         for app in &mut self.apps {
             app.settle(now);
         }
+        super::pipelines::settle(self, now);
     }
 
     /// An app by name or id.
@@ -626,35 +658,26 @@ impl State {
         })
     }
 
+    pub fn dyno_json(&self, app: &App, dyno: &dynos::Dyno) -> Value {
+        json!({
+            "attach_url": null,
+            "command": dyno.command,
+            "created_at": rfc3339(dyno.created),
+            "id": dyno.id,
+            "name": dyno.name,
+            "release": {"id": dyno.release_id, "version": dyno.version},
+            "app": {"name": app.name, "id": app.id},
+            "size": dyno.size,
+            "state": dyno.state,
+            "type": dyno.kind,
+            "updated_at": rfc3339(dyno.updated),
+        })
+    }
+
     pub fn dynos_json(&self, app: &App, now: Instant) -> Vec<Value> {
-        let Some(release) = app.current(now) else {
-            return Vec::new();
-        };
-        let (since, since_at) = release.done_at();
-        let state = if now.saturating_duration_since(since) < app.dyno_boot.starting_for {
-            "starting"
-        } else {
-            app.dyno_boot.settles_in.as_str()
-        };
-        let mut dynos = Vec::new();
-        for f in app.formation.iter().filter(|f| f.kind != "release") {
-            for n in 1..=f.quantity {
-                let name = format!("{}.{n}", f.kind);
-                dynos.push(json!({
-                    "attach_url": null,
-                    "command": f.command,
-                    "created_at": rfc3339(since_at),
-                    "id": uuid_from(&format!("{} {name}", release.id)),
-                    "name": name,
-                    "release": {"id": release.id, "version": release.version},
-                    "app": {"name": app.name, "id": app.id},
-                    "size": f.size,
-                    "state": state,
-                    "type": f.kind,
-                    "updated_at": rfc3339(since_at),
-                }));
-            }
-        }
-        dynos
+        dynos::list(app, now)
+            .iter()
+            .map(|d| self.dyno_json(app, d))
+            .collect()
     }
 }

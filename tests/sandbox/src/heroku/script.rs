@@ -219,22 +219,30 @@ impl Script {
     }
 }
 
-/// How the dynos of a newly current release come up.
+/// How the dynos of a newly current release come up, measured from the instant the release
+/// became current (after its release phase, if any).
+///
+/// Timeline: for `appear_after` the dyno list still shows the previous release's dynos; then
+/// the new release's dynos (one per formation quantity) are listed `starting` for
+/// `starting_for`, then settle in `settles_in` (all of them, or one with `only_one`) while the
+/// others come `up`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DynoBoot {
-    /// How long dynos report `starting` after their release became current.
+    /// How long the previous release's dynos are still listed before the new ones appear.
+    pub appear_after: Duration,
+    /// How long the new dynos report `starting` once they appear.
     pub starting_for: Duration,
     /// The state they settle in: `up` normally, `crashed` to simulate a crash on boot.
     pub settles_in: String,
+    /// Only one dyno settles in `settles_in` (`web.2`, or `web.1` when the formation runs a
+    /// single web dyno); every other one comes `up`.
+    pub only_one: bool,
 }
 
 impl Default for DynoBoot {
     /// Dynos are `up` at once.
     fn default() -> DynoBoot {
-        DynoBoot {
-            starting_for: Duration::ZERO,
-            settles_in: "up".into(),
-        }
+        DynoBoot::up_after(Duration::ZERO)
     }
 }
 
@@ -242,16 +250,34 @@ impl DynoBoot {
     /// `starting` for `wait`, then `up`.
     pub fn up_after(wait: Duration) -> DynoBoot {
         DynoBoot {
+            appear_after: Duration::ZERO,
             starting_for: wait,
             settles_in: "up".into(),
+            only_one: false,
         }
     }
 
     /// `starting` for `wait`, then `crashed`.
     pub fn crash_after(wait: Duration) -> DynoBoot {
         DynoBoot {
-            starting_for: wait,
             settles_in: "crashed".into(),
+            ..DynoBoot::up_after(wait)
         }
+    }
+
+    /// `starting` for `wait`, then `web.2` (or `web.1` when there is a single web dyno)
+    /// `crashed` and every other dyno `up`.
+    pub fn crash_one_after(wait: Duration) -> DynoBoot {
+        DynoBoot {
+            only_one: true,
+            ..DynoBoot::crash_after(wait)
+        }
+    }
+
+    /// The new dynos appear only `wait` after the release became current; until then the
+    /// previous release's dynos are listed.
+    pub fn appear_after(mut self, wait: Duration) -> DynoBoot {
+        self.appear_after = wait;
+        self
     }
 }
