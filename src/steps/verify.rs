@@ -408,13 +408,35 @@ fn check(url: &str, args: &VerifyArgs, expect: &Expectation, deadline: Instant) 
         last: None,
         why: None,
     };
+    // A slower answer fails the check anyway, so there is no point waiting longer for it.
+    let normal_timeout = expect.max_latency.unwrap_or(Duration::from_secs(10));
     let mut delay = Duration::from_secs(1).min(args.poll);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let timeout = remaining.clamp(Duration::from_millis(100), Duration::from_secs(10));
+        let timeout = normal_timeout
+            .min(remaining)
+            .max(Duration::from_millis(100));
+        let cut_short = timeout < normal_timeout;
         let probe = http::probe(url, &args.check_headers, args.follow_redirects, timeout);
+        let timed_out = matches!(
+            probe,
+            Probe::Unreachable {
+                kind: http::Unreachable::TimedOut,
+                ..
+            }
+        );
+        if timed_out && cut_short && report.why.is_some() {
+            // The deadline, not the endpoint, ended this attempt: the previous answer says more.
+            return report;
+        }
         report.attempts += 1;
-        let verdict = judge_answer(&probe, expect);
+        let verdict = match judge_answer(&probe, expect) {
+            Err(_) if timed_out && !cut_short && expect.max_latency.is_some() => Err(format!(
+                "no answer within --max-latency {}",
+                human(normal_timeout)
+            )),
+            verdict => verdict,
+        };
         report.last = Some(probe);
         match verdict {
             Ok(()) => {
