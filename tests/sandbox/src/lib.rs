@@ -8,10 +8,13 @@
 //! - [`heroku`]: the Heroku Platform API, its S3 stand-in for source blobs, and the build and
 //!   release output streams.
 //! - [`server`]: the small HTTP/1.1 server they run on.
+//! - [`slack`]: Slack's incoming webhooks and Web API (`chat.postMessage`, `chat.update`),
+//!   enforcing its limits and keeping every message with its thread replies and edits.
 //! - [`tarball`]: reads uploaded source tarballs the way Heroku's build service does.
 
 pub mod heroku;
 pub mod server;
+pub mod slack;
 pub mod tarball;
 mod util;
 
