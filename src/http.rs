@@ -44,6 +44,9 @@ pub enum Body<'a> {
     /// A file, streamed with an exact `Content-Length` and no `Content-Type` (pre-signed
     /// upload URLs are signed without one).
     File(&'a Path),
+    /// Bytes already serialized, sent with this exact `Content-Type` (Slack wants
+    /// `application/json; charset=utf-8`, and warns `missing_charset` without the charset).
+    Bytes(&'a [u8], &'static str),
 }
 
 /// A request to a service.
@@ -53,6 +56,7 @@ pub struct Request<'a> {
     headers: Vec<(&'static str, String)>,
     body: Body<'a>,
     retry: Retry,
+    shown: Option<String>,
 }
 
 impl<'a> Request<'a> {
@@ -78,7 +82,15 @@ impl<'a> Request<'a> {
             headers: Vec::new(),
             body: Body::Empty,
             retry,
+            shown: None,
         }
+    }
+
+    /// Sets how messages and errors show the target, for a URL whose path is itself a secret
+    /// (a Slack webhook): by default they show the target without its query string.
+    pub fn shown_as(mut self, shown: impl Into<String>) -> Request<'a> {
+        self.shown = Some(shown.into());
+        self
     }
 
     /// Adds a header.
@@ -270,7 +282,11 @@ impl Client {
     /// its status. Only the absence of any answer is an error.
     pub fn send(&self, request: Request<'_>) -> Result<Reply> {
         let (url, to_base) = self.url(&request.target);
-        let shown = format!("{} {}", request.method, display_target(&request.target));
+        let target = match &request.shown {
+            Some(shown) => shown.clone(),
+            None => display_target(&request.target),
+        };
+        let shown = format!("{} {target}", request.method);
         let mut attempt = 1;
         loop {
             self.pace();
@@ -390,6 +406,13 @@ impl Client {
                 let req = builder
                     .header("Content-Type", "application/json")
                     .body(bytes)
+                    .map_err(Failure::local)?;
+                self.agent.run(req)
+            }
+            Body::Bytes(bytes, content_type) => {
+                let req = builder
+                    .header("Content-Type", *content_type)
+                    .body(bytes.to_vec())
                     .map_err(Failure::local)?;
                 self.agent.run(req)
             }

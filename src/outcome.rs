@@ -138,6 +138,22 @@ impl State {
         serde_json::from_value(value.clone()).ok()
     }
 
+    /// Every step recorded in this run, by name, in no particular order (callers that care
+    /// about order sort by [`StepRecord::started_at`]). Records this version cannot read are
+    /// left out rather than failing the step that asks.
+    pub fn steps(&self) -> Vec<(String, StepRecord)> {
+        let Some(Value::Object(steps)) = self.doc.get("steps") else {
+            return Vec::new();
+        };
+        steps
+            .iter()
+            .filter_map(|(name, value)| {
+                let record = serde_json::from_value(value.clone()).ok()?;
+                Some((name.clone(), record))
+            })
+            .collect()
+    }
+
     /// The first of `earlier` steps that skipped, with its reason: a later step of the same
     /// run skips too (a superseded build must not deploy, a skipped deploy must not verify).
     pub fn skipped_before(&self, earlier: &[&str]) -> Option<(String, String)> {

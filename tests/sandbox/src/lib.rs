@@ -9,12 +9,15 @@
 //!   pipelines and promotions), its S3 stand-in for source blobs, and the build and release
 //!   output streams.
 //! - [`server`]: the small HTTP/1.1 server they run on.
+//! - [`slack`]: Slack's incoming webhooks and Web API (`chat.postMessage`, `chat.update`),
+//!   enforcing its limits and keeping every message with its thread replies and edits.
 //! - [`tarball`]: reads uploaded source tarballs the way Heroku's build service does.
 //! - [`target`]: a scriptable HTTP app for endpoint checks (statuses in sequence, slow
 //!   answers, redirects, a port where nothing listens).
 
 pub mod heroku;
 pub mod server;
+pub mod slack;
 pub mod tarball;
 pub mod target;
 mod util;

@@ -1,0 +1,706 @@
+//! `shipline notify` through the real binary against the sandbox Slack: what Slack received
+//! and kept, what the log says, the exit code, and what the state file records.
+
+mod common;
+
+use common::{shipline, Run, TempDir};
+use serde_json::{json, Value};
+use shipline_sandbox::slack::{Message, Slack, Via, DEPLOYS};
+
+const ONCALL: &str = "<!subteam^S0ONCALL>";
+/// The run key of the CircleCI job the tests pretend to be.
+const RUN: &str = "circleci:wf-1:981";
+
+struct World {
+    slack: Slack,
+    dir: TempDir,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        World {
+            slack: Slack::start(),
+            dir: TempDir::new(name),
+        }
+    }
+
+    fn state_path(&self) -> std::path::PathBuf {
+        self.dir.path.join(".shipline/state.json")
+    }
+
+    fn state(&self) -> Value {
+        let text = std::fs::read_to_string(self.state_path()).expect("the state file exists");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn write_state(&self, state: &Value) {
+        std::fs::create_dir_all(self.dir.path.join(".shipline")).unwrap();
+        std::fs::write(
+            self.state_path(),
+            serde_json::to_string_pretty(state).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Adds sections to the state file, keeping what is there (the `slack` record above all).
+    fn add_to_state(&self, add: Value) {
+        let mut state = std::fs::read_to_string(self.state_path())
+            .map(|t| serde_json::from_str(&t).unwrap())
+            .unwrap_or_else(|_| json!({"version": 1}));
+        // The CI job the state belongs to (`shipline` sets aside a state file of another job).
+        state["run"] = RUN.into();
+        for (key, value) in add.as_object().unwrap() {
+            if key == "steps" {
+                for (step, record) in value.as_object().unwrap() {
+                    state["steps"][step] = record.clone();
+                }
+            } else {
+                state[key] = value.clone();
+            }
+        }
+        self.write_state(&state);
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, String)]) -> Run {
+        let mut all = vec!["notify"];
+        all.extend_from_slice(args);
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        env.extend_from_slice(&[
+            ("CIRCLECI", "true"),
+            ("CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/981"),
+            ("CIRCLE_BUILD_NUM", "981"),
+            ("CIRCLE_WORKFLOW_ID", "wf-1"),
+            ("CIRCLE_USERNAME", "jane"),
+        ]);
+        shipline(&self.dir.path, &all, &env)
+    }
+
+    fn webhook(&self, args: &[&str]) -> Run {
+        self.run(args, &[("SLACK_WEBHOOK_URL", self.slack.webhook_url())])
+    }
+
+    fn bot(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--channel", DEPLOYS];
+        all.extend_from_slice(args);
+        self.bot_without_channel(&all)
+    }
+
+    fn bot_without_channel(&self, args: &[&str]) -> Run {
+        self.run(
+            args,
+            &[
+                ("SLACK_BOT_TOKEN", self.slack.bot_token().to_string()),
+                ("SHIPLINE_SLACK_API_URL", self.slack.api_url()),
+            ],
+        )
+    }
+
+    fn messages(&self) -> Vec<Message> {
+        self.slack.messages(DEPLOYS)
+    }
+
+    fn only_message(&self) -> Message {
+        let messages = self.messages();
+        assert_eq!(
+            messages.len(),
+            1,
+            "one message in the channel: {messages:#?}"
+        );
+        messages.into_iter().next().unwrap()
+    }
+
+    fn calls(&self, path: &str) -> usize {
+        self.slack
+            .requests()
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    }
+}
+
+fn step(outcome: &str, second: u32, reason: Option<&str>) -> Value {
+    let mut record = json!({
+        "outcome": outcome,
+        "started_at": format!("2026-11-27T02:30:{second:02}Z"),
+        "duration_ms": 20_000,
+    });
+    if let Some(reason) = reason {
+        record["reason"] = reason.into();
+    }
+    record
+}
+
+fn sha(i: usize) -> String {
+    format!("{:07x}{}", 0xa000000 + i, "0".repeat(33))
+}
+
+fn entry(i: usize, subject: &str, body: &str) -> Value {
+    json!({
+        "sha": sha(i),
+        "short": &sha(i)[..7],
+        "author": format!("Dev {}", i % 4),
+        "email": "dev@example.com",
+        "subject": subject,
+        "body": body,
+        "url": format!("https://github.com/acme/shop/commit/{}", sha(i)),
+    })
+}
+
+fn notes(commits: Vec<Value>) -> Value {
+    json!({
+        "version": 1,
+        "from": sha(0),
+        "to": sha(9999),
+        "range": "forward",
+        "source": "git",
+        "first_parent": false,
+        "commits": commits,
+        "compare_url": "https://github.com/acme/shop/compare/aaa...bbb",
+    })
+}
+
+/// The `deploy` section as `shipline deploy` writes it after a release.
+fn deploy_record() -> Value {
+    json!({
+        "app": "shop-prod",
+        "commit": sha(9999),
+        "ref": "HEAD",
+        "previous_release": {"id": "r-41", "version": 41, "commit": sha(0)},
+        "release": {"id": "r-42", "version": 42},
+        "build_id": "b-1",
+        "web_url": "https://shop-prod.herokuapp.com/",
+        "timings_ms": {"total": 60_000},
+    })
+}
+
+fn deployed(world: &World, commits: Vec<Value>) {
+    world.add_to_state(json!({
+        "version": 1,
+        "steps": {"lock": step("done", 0, None), "deploy": step("done", 5, None)},
+        "deploy": deploy_record(),
+        "notes": notes(commits),
+    }));
+}
+
+/// Every text of a message's blocks, decoded, joined by newlines.
+fn block_text(message: &Message) -> String {
+    let mut out = Vec::new();
+    for block in message.blocks.as_array().unwrap() {
+        for text in [&block["text"]["text"]]
+            .into_iter()
+            .chain(
+                block["fields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| &f["text"]),
+            )
+            .chain(
+                block["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| &e["text"]),
+            )
+        {
+            if let Some(text) = text.as_str() {
+                out.push(text.to_string());
+            }
+        }
+    }
+    out.join("\n")
+}
+
+#[test]
+fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
+    let w = World::new("notify-webhook");
+    deployed(
+        &w,
+        vec![
+            entry(1, "Add the checkout page (#12)", ""),
+            entry(2, "Fix rounding in totals", ""),
+        ],
+    );
+    let run = w.webhook(&["--environment", "production"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Posted to Slack through the incoming webhook: succeeded at deploy"),
+        "{run:?}"
+    );
+
+    let message = w.only_message();
+    assert_eq!(message.via, Via::Webhook);
+    assert_eq!(message.payload["unfurl_links"], false);
+    assert_eq!(
+        message.text,
+        ":white_check_mark: Deployed shop-prod to production (v42)"
+    );
+    let text = block_text(&message);
+    for part in [
+        ":white_check_mark: Deployed shop-prod to production (v42)",
+        "*Succeeded* after `deploy`\n`lock` done → `deploy` done",
+        "*Release*\nv41 → v42",
+        "*Commit*\n<https://github.com/acme/shop/commit/",
+        "*Duration*\n40.0s",
+        "*Release notes* · 2 commits by 2 authors · <https://github.com/acme/shop/compare/aaa...bbb|compare>",
+        "|Add the checkout page (#12)> — Dev 1",
+        "|Fix rounding in totals> — Dev 2",
+        "<https://circleci.com/gh/acme/shop/981|CircleCI job 981> · merged by *jane*",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+    let state = w.state();
+    assert_eq!(state["steps"]["notify"]["outcome"], "done");
+    assert_eq!(state["slack"]["transport"], "webhook");
+    assert_eq!(state["slack"]["delivered"], true);
+    // The URL is the secret: neither it nor its path is ever printed or stored.
+    let path = w.slack.webhook_path();
+    assert!(!run.log().contains(&path), "{run:?}");
+    assert!(!std::fs::read_to_string(w.state_path())
+        .unwrap()
+        .contains(&path));
+}
+
+#[test]
+fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
+    let w = World::new("notify-bot");
+    w.add_to_state(json!({"version": 1, "steps": {"lock": step("done", 0, None)}}));
+    let run = w.bot(&[
+        "--mention-on-failure",
+        ONCALL,
+        "--environment",
+        "production",
+        "--app",
+        "shop-prod",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let started = w.only_message();
+    assert_eq!(started.via, Via::WebApi);
+    assert_eq!(started.text, ":rocket: Deploying shop-prod to production");
+    assert!(block_text(&started).contains("_No release notes were recorded for this run._"));
+    let state = w.state();
+    assert_eq!(state["slack"]["channel"], DEPLOYS);
+    assert_eq!(state["slack"]["ts"], started.ts.as_str());
+
+    deployed(&w, vec![entry(1, "Add search", "")]);
+    let run = w.bot(&[
+        "--mention-on-failure",
+        ONCALL,
+        "--environment",
+        "production",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains(&format!("Updated the Slack message {}", started.ts)),
+        "{run:?}"
+    );
+    let updated = w.only_message();
+    assert_eq!(updated.ts, started.ts);
+    assert_eq!(updated.edits.len(), 1);
+    assert!(updated
+        .text
+        .starts_with(":white_check_mark: Deployed shop-prod"));
+    assert!(updated.replies.is_empty(), "no reply on success");
+    assert_eq!(w.calls("/api/chat.postMessage"), 1);
+
+    w.add_to_state(json!({"steps": {"verify": step("failed", 50, Some("GET /health answered 503 after 5 attempts"))}}));
+    for attempt in 0..2 {
+        let run = w.bot(&[
+            "--mention-on-failure",
+            ONCALL,
+            "--environment",
+            "production",
+        ]);
+        assert_eq!(run.code, 0, "attempt {attempt}: {run:?}");
+        let failed = w.only_message();
+        assert_eq!(failed.ts, started.ts);
+        assert_eq!(failed.edits.len(), 2 + attempt);
+        assert!(
+            failed
+                .text
+                .starts_with(":x: Deploy of shop-prod to production failed at verify"),
+            "{}",
+            failed.text
+        );
+        assert!(
+            !failed.text.contains(ONCALL),
+            "an edit notifies nobody; the reply carries the mention"
+        );
+        assert!(block_text(&failed)
+            .contains("*Failed* at `verify`: GET /health answered 503 after 5 attempts"));
+        assert_eq!(
+            failed.replies.len(),
+            1,
+            "exactly one reply, also when notify runs again"
+        );
+        let reply = &failed.replies[0];
+        assert_eq!(reply.thread_ts.as_deref(), Some(started.ts.as_str()));
+        assert!(
+            reply.text.starts_with(&format!(
+                "{ONCALL} :x: Deploy of shop-prod to production failed at `verify`"
+            )),
+            "{}",
+            reply.text
+        );
+    }
+    assert_eq!(
+        w.state()["slack"]["failure_reply_ts"],
+        w.only_message().replies[0].ts.as_str()
+    );
+}
+
+#[test]
+fn adversarial_commit_messages_arrive_intact_and_harmless() {
+    let subjects = [
+        r#"Fix "quoted" 'strings' and \backslashes\ in C:\paths"#,
+        "Subject with\nan embedded newline",
+        "Ping <!here> and <!channel> and <@U0BOSS> and <!subteam^S0ALL>",
+        "100% done, %s %d %0A %25 {{ secrets.TOKEN }} ${HOME}",
+        "Ship it 🚀🎉 — naïve café ✓",
+        "Tom & Jerry <b>bold</b> a|b > c",
+        "::error::not a workflow command",
+    ];
+    let body = format!("{}\n\"end\"\\", "long body line\n".repeat(700));
+    assert!(body.len() > 10_000);
+    let commits: Vec<Value> = subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| entry(i + 1, s, &body))
+        .collect();
+    for transport in ["webhook", "bot"] {
+        let w = World::new("notify-adversarial");
+        deployed(&w, commits.clone());
+        let run = if transport == "webhook" {
+            w.webhook(&[])
+        } else {
+            w.bot(&[])
+        };
+        assert_eq!(run.code, 0, "{transport}: {run:?}");
+        let message = w.only_message();
+        let text = block_text(&message);
+        let everything = serde_json::to_string(&message.payload).unwrap();
+        for raw in [
+            "<!here>",
+            "<!channel>",
+            "<@U0BOSS>",
+            "<!subteam^S0ALL>",
+            "<b>",
+        ] {
+            assert!(
+                !everything.contains(raw),
+                "{transport}: raw {raw} reached Slack:\n{text}"
+            );
+        }
+        for part in [
+            r#"|Fix "quoted" 'strings' and \backslashes\ in C:\paths>"#,
+            "|Subject with an embedded newline>",
+            "|Ping &lt;!here&gt; and &lt;!channel&gt; and &lt;@U0BOSS&gt; and &lt;!subteam^S0ALL&gt;>",
+            "|100% done, %s %d %0A %25 {{ secrets.TOKEN }} ${HOME}>",
+            "|Ship it 🚀🎉 — naïve café ✓>",
+            "|Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; a¦b &gt; c>",
+            "|::error::not a workflow command>",
+            "*Release notes* · 7 commits by 4 authors",
+        ] {
+            assert!(text.contains(part), "{transport}: missing {part:?} in:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn three_hundred_commits_are_cut_within_slacks_limits_with_a_compare_link() {
+    let w = World::new("notify-300");
+    let commits: Vec<Value> = (1..=300)
+        .map(|i| {
+            entry(
+                i,
+                &format!("Change number {i}: tidy the & <module> a bit more than before"),
+                "",
+            )
+        })
+        .collect();
+    deployed(&w, commits);
+    let run = w.bot(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.log().contains("warning"), "{run:?}");
+    let message = w.only_message();
+    let blocks = message.blocks.as_array().unwrap();
+    assert!(blocks.len() <= 50);
+    let text = block_text(&message);
+    assert!(text.chars().count() < 13_000);
+    let shown = text.matches("• `").count();
+    let more = format!(
+        "…and {} more commits: <https://github.com/acme/shop/compare/aaa...bbb|see them all in the compare view>",
+        300 - shown
+    );
+    assert!(text.contains(&more), "missing {more:?} in:\n{text}");
+    assert!(shown >= 20, "only {shown} commits shown");
+    assert!(text.contains("*Release notes* · 300 commits by 4 authors"));
+}
+
+#[test]
+fn a_slack_error_warns_with_a_hint_and_exits_0_unless_strict() {
+    let w = World::new("notify-error");
+    deployed(&w, vec![entry(1, "Add search", "")]);
+    let run = w.run(
+        &["--channel", "C0NOPE"],
+        &[
+            ("SLACK_BOT_TOKEN", w.slack.bot_token().to_string()),
+            ("SHIPLINE_SLACK_API_URL", w.slack.api_url()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("warning: the Slack message was not delivered: Slack POST /chat.postMessage answered `channel_not_found`: check --channel (SHIPLINE_CHANNEL)"), "{run:?}");
+    assert!(!run.log().contains(w.slack.bot_token()), "{run:?}");
+    let state = w.state();
+    assert_eq!(state["steps"]["notify"]["outcome"], "done");
+    assert_eq!(state["slack"]["delivered"], false);
+    assert!(state["slack"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("channel_not_found"));
+
+    let run = w.run(
+        &["--channel", "C0NOPE", "--strict"],
+        &[
+            ("SLACK_BOT_TOKEN", w.slack.bot_token().to_string()),
+            ("SHIPLINE_SLACK_API_URL", w.slack.api_url()),
+        ],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("error: the Slack message was not delivered: Slack POST /chat.postMessage answered `channel_not_found`"), "{run:?}");
+    assert_eq!(w.state()["steps"]["notify"]["outcome"], "failed");
+}
+
+#[test]
+fn a_channel_the_bot_is_not_in_says_to_invite_it() {
+    let w = World::new("notify-not-in-channel");
+    w.slack.add_channel("C0GENERAL", "general", false);
+    let run = w.bot_without_channel(&["--channel", "#general", "--status", "started"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("`not_in_channel`: invite the bot to the channel with `/invite @your-app`"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_deleted_webhook_is_explained_without_showing_its_url() {
+    let w = World::new("notify-webhook-gone");
+    w.slack.delete_webhook();
+    let run = w.webhook(&["--status", "succeeded"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let masked = format!(
+        "Slack POST {}/services/*** answered `no_service`",
+        w.slack.url()
+    );
+    assert!(run.stdout.contains(&masked), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("update the CI secret SLACK_WEBHOOK_URL"),
+        "{run:?}"
+    );
+    assert!(!run.log().contains(&w.slack.webhook_path()), "{run:?}");
+    let run = w.webhook(&["--status", "succeeded", "--strict"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(!run.log().contains(&w.slack.webhook_path()), "{run:?}");
+}
+
+#[test]
+fn a_rate_limit_is_waited_out_and_posts_once() {
+    let w = World::new("notify-429");
+    w.slack.rate_limit_next("/api/chat.postMessage", 1, 1);
+    let run = w.bot(&["--status", "started"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("POST /chat.postMessage answered 429; retrying"),
+        "{run:?}"
+    );
+    assert_eq!(w.calls("/api/chat.postMessage"), 2);
+    w.only_message();
+    assert_eq!(w.state()["slack"]["delivered"], true);
+}
+
+#[test]
+fn an_update_of_a_vanished_message_posts_a_new_one() {
+    let w = World::new("notify-vanished");
+    let run = w.bot(&["--status", "started"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    w.slack
+        .fail_next("/api/chat.update", "message_not_found", 1);
+    let run = w.bot(&["--status", "succeeded"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("posting a new message instead"),
+        "{run:?}"
+    );
+    let messages = w.messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(w.state()["slack"]["ts"], messages[1].ts.as_str());
+}
+
+#[test]
+fn on_filters_quietly_with_exit_0() {
+    let w = World::new("notify-on");
+    deployed(&w, vec![]);
+    let run = w.webhook(&["--on", "failed"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "Skipped: not posting to Slack: the status is succeeded and --on asks for failed only"
+        ),
+        "{run:?}"
+    );
+    assert!(w.slack.requests().is_empty());
+    assert_eq!(w.state()["steps"]["notify"]["outcome"], "skipped");
+}
+
+#[test]
+fn a_webhook_does_not_post_the_same_status_twice_in_a_run() {
+    let w = World::new("notify-webhook-twice");
+    deployed(&w, vec![]);
+    assert_eq!(w.webhook(&[]).code, 0);
+    let run = w.webhook(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("was already posted through the webhook in this run"),
+        "{run:?}"
+    );
+    w.only_message();
+}
+
+#[test]
+fn a_webhook_failure_mentions_in_the_message_itself() {
+    let w = World::new("notify-webhook-fail");
+    w.add_to_state(json!({"version": 1, "steps": {
+        "lock": step("done", 0, None),
+        "deploy": step("failed", 3, Some("build b-1 failed after 1m02s; the live release stays v41")),
+    }}));
+    let run = w.webhook(&["--mention-on-failure", "@here", "--app", "shop-prod"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let message = w.only_message();
+    assert!(
+        message
+            .text
+            .starts_with("<!here> :x: Deploy of shop-prod failed at deploy: build b-1 failed"),
+        "{}",
+        message.text
+    );
+    assert!(block_text(&message).contains("<!here> *Failed* at `deploy`"));
+}
+
+#[test]
+fn dry_run_prints_the_payload_and_sends_nothing() {
+    let w = World::new("notify-dry");
+    deployed(&w, vec![entry(1, "Add \"search\"", "")]);
+    let run = w.bot(&[
+        "--dry-run",
+        "--status",
+        "failed",
+        "--mention-on-failure",
+        "U0123ABC",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Dry run: would post it to C0DEPLOYS (chat.postMessage); nothing was sent"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("\"unfurl_links\": false"), "{run:?}");
+    assert!(
+        run.stdout.contains(r#"|Add \"search\"> — Dev 1"#),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("\"text\": \"<@U0123ABC> :x: Deploy of shop-prod failed"),
+        "{run:?}"
+    );
+    assert!(w.slack.requests().is_empty());
+    assert!(w.state().get("slack").is_none());
+
+    let run = w.run(&["--dry-run"], &[]);
+    assert_eq!(run.code, 0, "no credentials are needed to look: {run:?}");
+    assert!(run.stdout.contains("neither is set"), "{run:?}");
+}
+
+#[test]
+fn missing_credentials_and_bad_mentions_are_usage_errors() {
+    let w = World::new("notify-usage");
+    let run = w.run(&[], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("SLACK_WEBHOOK_URL") && run.stderr.contains("SLACK_BOT_TOKEN"),
+        "{run:?}"
+    );
+
+    let run = w.bot_without_channel(&[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--channel") && run.stderr.contains("SHIPLINE_CHANNEL"),
+        "{run:?}"
+    );
+
+    let run = w.webhook(&["--mention-on-failure", "@jane", "--on", "failed"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("`@jane` would not notify anyone"),
+        "{run:?}"
+    );
+    assert!(w.slack.requests().is_empty());
+}
+
+#[test]
+fn the_status_flag_wins_and_a_job_status_word_is_understood() {
+    let w = World::new("notify-status");
+    let run = w.webhook(&["--status", "failure", "--title", "Storefront"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let message = w.only_message();
+    assert_eq!(message.text, ":x: Storefront");
+    assert!(block_text(&message).contains("*Failed*"));
+}
+
+#[test]
+fn github_actions_gets_outputs_and_masks_the_token() {
+    let w = World::new("notify-github");
+    let output = w.dir.path.join("github-output");
+    let run = shipline(
+        &w.dir.path,
+        &["notify", "--channel", DEPLOYS, "--status", "succeeded"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_RUN_ID", "77"),
+            ("GITHUB_ACTOR", "jane"),
+            ("SLACK_BOT_TOKEN", w.slack.bot_token()),
+            ("SHIPLINE_SLACK_API_URL", &w.slack.api_url()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with(&format!("::add-mask::{}", w.slack.bot_token())),
+        "{run:?}"
+    );
+    let message = w.only_message();
+    assert!(block_text(&message).contains(
+        "<https://github.com/acme/shop/actions/runs/77|GitHub Actions run 77> · merged by *jane*"
+    ));
+    let outputs = std::fs::read_to_string(output).unwrap();
+    assert!(outputs.contains("delivered=true\n"), "{outputs}");
+    assert!(
+        outputs.contains(&format!("slack-ts={}\n", message.ts)),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains(&format!("slack-channel={DEPLOYS}\n")),
+        "{outputs}"
+    );
+    assert!(outputs.contains("outcome=done\n"), "{outputs}");
+}
