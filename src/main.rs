@@ -6,8 +6,10 @@ mod cli;
 mod git;
 mod heroku;
 mod http;
+mod message;
 mod notes;
 mod outcome;
+mod slack;
 mod steps;
 
 use std::process::ExitCode;

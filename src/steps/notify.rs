@@ -12,23 +12,18 @@
 //! fail. A missing credential or an unusable mention is a configuration error: exit 2 at once,
 //! even when the status would have been filtered out, so it is found before the first outage.
 
-#[path = "../message.rs"]
-pub mod message;
-#[path = "../slack.rs"]
-pub mod slack;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use self::message::{CiContext, DeployRecord, Facts, Mention};
-use self::slack::{Posted, SlackError, WebApi, Webhook};
 use crate::ci;
 use crate::cli::{NotesFrom, NotifyArgs, NotifyStatus, UsageError};
+use crate::message::{self, CiContext, DeployRecord, Facts, Mention};
 use crate::notes::{Recorded, NOTES_VERSION};
 use crate::outcome::{Outcome, State, StepRecord};
+use crate::slack::{self, Posted, SlackError, WebApi, Webhook};
 
 /// The steps of a run in the order they happen; a step this version does not know is placed by
 /// its start time, after known steps that started in the same second.
