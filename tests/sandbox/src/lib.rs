@@ -7,12 +7,15 @@
 //!
 //! - [`heroku`]: the Heroku Platform API, its S3 stand-in for source blobs, and the build and
 //!   release output streams.
+//! - [`github`]: the GitHub REST API (comparing commits), answered from real repositories.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`tarball`]: reads uploaded source tarballs the way Heroku's build service does.
 
+pub mod github;
 pub mod heroku;
 pub mod server;
 pub mod tarball;
 mod util;
 
+pub use github::GitHub;
 pub use heroku::{AppRef, Config, DynoBoot, Failure, Heroku, Recorded, Script};
