@@ -171,6 +171,7 @@ struct ErrorBody {
 /// The GitHub REST API.
 pub struct GitHub {
     client: Client,
+    base: String,
 }
 
 impl GitHub {
@@ -183,7 +184,10 @@ impl GitHub {
             .with_header("Authorization", format!("Bearer {token}"))
             .with_header("X-GitHub-Api-Version", API_VERSION)
             .with_deadline(deadline);
-        GitHub { client }
+        GitHub {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        }
     }
 
     /// Compares `base...head` in `owner/repo`, following every page of commits.
@@ -205,7 +209,17 @@ impl GitHub {
                 Some(all) => all.commits.extend(page.commits),
             }
             if let Some(url) = next {
-                target = url;
+                // Credentials only go to the API base, so the next page must be on it.
+                target = url
+                    .strip_prefix(&self.base)
+                    .filter(|rest| rest.starts_with('/'))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "GitHub's next page of {base}...{head} is not under GITHUB_API_URL ({}); not following it with the token",
+                            self.base
+                        )
+                    })?;
                 continue;
             }
             let all = all.ok_or_else(|| anyhow!("GitHub answered no comparison"))?;
