@@ -4,6 +4,7 @@
 mod ci;
 mod cli;
 mod git;
+mod github;
 mod heroku;
 mod http;
 mod message;

@@ -17,6 +17,7 @@ use crate::ci;
 use crate::cli::{parse_bool, DeployArgs, UsageError};
 use crate::git::{self, Relation};
 use crate::heroku::{self, Heroku, Release, Status};
+use crate::notes;
 use crate::outcome::{human, Outcome, State};
 
 /// The live release as the guards see it.
@@ -230,6 +231,10 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         return Ok(failure);
     }
 
+    state.set(
+        "notes",
+        release_notes(args, before.live.as_ref(), &commit.id),
+    );
     let packed = pack(&repo, &commit, args.subdir.as_deref())?;
     let previous = before.live.as_ref().map(|live| {
         json!({
@@ -368,6 +373,43 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         human(total)
     ))?;
     Ok(Outcome::Done)
+}
+
+/// The release notes of this deploy, live commit → deployed commit, for `notify`. Never an
+/// error: notes that cannot be computed are recorded as unavailable, with the reason, and the
+/// deploy goes on.
+fn release_notes(args: &DeployArgs, live: Option<&Live>, deploying: &str) -> serde_json::Value {
+    let recorded = match live.and_then(|l| l.commit.as_deref()) {
+        Some(from) => notes::compute(&notes::Range {
+            dir: &args.dir,
+            from,
+            to: deploying,
+            first_parent: false,
+        }),
+        None => notes::Recorded::Unavailable {
+            unavailable: "nothing with a recorded commit is live on the app yet".into(),
+        },
+    };
+    match &recorded {
+        notes::Recorded::Notes(n) => ci::say(&format!(
+            "Release notes: {} commit(s) {}",
+            if n.range == notes::RangeKind::Backward {
+                n.removed.len()
+            } else {
+                n.commits.len()
+            },
+            match n.range {
+                notes::RangeKind::Forward => "shipping",
+                notes::RangeKind::Same => "(nothing new)",
+                notes::RangeKind::Backward => "being removed",
+                notes::RangeKind::Diverged => "shipping, on rewritten history",
+            }
+        )),
+        notes::Recorded::Unavailable { unavailable } => {
+            ci::say(&format!("Release notes unavailable: {unavailable}"))
+        }
+    }
+    serde_json::to_value(&recorded).unwrap_or(serde_json::Value::Null)
 }
 
 /// Reads the app, its recent releases and the live release's commit.

@@ -8,6 +8,7 @@
 //! - [`heroku`]: the Heroku Platform API (with dynos that boot release by release, preboot,
 //!   pipelines and promotions), its S3 stand-in for source blobs, and the build and release
 //!   output streams.
+//! - [`github`]: the GitHub REST API (comparing commits), answered from real repositories.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`slack`]: Slack's incoming webhooks and Web API (`chat.postMessage`, `chat.update`),
 //!   enforcing its limits and keeping every message with its thread replies and edits.
@@ -15,6 +16,7 @@
 //! - [`target`]: a scriptable HTTP app for endpoint checks (statuses in sequence, slow
 //!   answers, redirects, a port where nothing listens).
 
+pub mod github;
 pub mod heroku;
 pub mod server;
 pub mod slack;
@@ -22,5 +24,6 @@ pub mod tarball;
 pub mod target;
 mod util;
 
+pub use github::GitHub;
 pub use heroku::{AppRef, Config, DynoBoot, Failure, Heroku, Recorded, Script};
 pub use target::{Answer, Target};
