@@ -375,6 +375,9 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// How many release-note entries the deploy log lists (all of them are in the state file).
+const NOTES_IN_LOG: usize = 20;
+
 /// The release notes of this deploy, live commit → deployed commit, for `notify`. Never an
 /// error: notes that cannot be computed are recorded as unavailable, with the reason, and the
 /// deploy goes on.
@@ -407,6 +410,22 @@ fn release_notes(args: &DeployArgs, live: Option<&Live>, deploying: &str) -> ser
         )),
         notes::Recorded::Unavailable { unavailable } => {
             ci::say(&format!("Release notes unavailable: {unavailable}"))
+        }
+    }
+    if let notes::Recorded::Notes(n) = &recorded {
+        let listed = if n.range == notes::RangeKind::Backward {
+            &n.removed
+        } else {
+            &n.commits
+        };
+        for entry in listed.iter().take(NOTES_IN_LOG) {
+            ci::say(&format!(
+                "  {} {} ({})",
+                entry.short, entry.subject, entry.author
+            ));
+        }
+        if listed.len() > NOTES_IN_LOG {
+            ci::say(&format!("  …and {} more", listed.len() - NOTES_IN_LOG));
         }
     }
     serde_json::to_value(&recorded).unwrap_or(serde_json::Value::Null)
