@@ -7,8 +7,9 @@ use std::path::Path;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use self::history::{Ancestry, Deepen, GitDag};
+use self::history::{Ancestry, GitDag};
 use crate::cli::NotesFormat;
+use crate::git::{self, Deepen};
 use crate::github::{self, CompareStatus, GitHub};
 
 pub mod history;
@@ -169,7 +170,7 @@ fn compute_notes(range: &Range<'_>, github: &GithubAccess) -> Result<Notes, Stri
     let to = dag
         .resolve(range.to)
         .map_err(|e| format!("{e:#}; pass a revision of this clone with --to"))?;
-    let host = history::remote(dag.repo()).map(|(name, url)| (name, Host::from_remote_url(&url)));
+    let host = git::remote(dag.repo()).map(|(name, url)| (name, Host::from_remote_url(&url)));
     let remote_name = host.as_ref().map(|(name, _)| name.clone());
     let host = host.and_then(|(_, host)| host);
     let from = match ObjectId::from_hex(range.from.as_bytes()) {
@@ -232,7 +233,7 @@ fn compute_notes(range: &Range<'_>, github: &GithubAccess) -> Result<Notes, Stri
                     })
                     .cloned()
                     .collect();
-                if let Err(failed) = history::fetch(range.dir, remote, step, &wanted) {
+                if let Err(failed) = git::fetch(range.dir, remote, step, &wanted) {
                     tried.push(failed);
                     break;
                 }

@@ -59,6 +59,13 @@ pub fn kill_switch(var: Option<&str>, ci: Option<&str>, value: Option<&str>) -> 
     ))
 }
 
+/// The kill switch judged on this process's environment (`CI` and the named variable).
+pub fn kill_switch_in_env(var: Option<&str>) -> Option<String> {
+    let value = var.and_then(|v| std::env::var(v).ok());
+    let ci = std::env::var("CI").ok();
+    kill_switch(var, ci.as_deref(), value.as_deref())
+}
+
 /// The guards that need the live release, in order: rollback, already live, older commit.
 /// `relation` is how the deploying commit relates to the live one (when the live release has a
 /// commit that differs from it); `pending` is a newer release still in its release phase.
@@ -175,16 +182,7 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
 
-    let enabled = args
-        .enabled_by
-        .as_deref()
-        .and_then(|var| std::env::var(var).ok());
-    let ci_var = std::env::var("CI").ok();
-    if let Some(reason) = kill_switch(
-        args.enabled_by.as_deref(),
-        ci_var.as_deref(),
-        enabled.as_deref(),
-    ) {
+    if let Some(reason) = kill_switch_in_env(args.enabled_by.as_deref()) {
         return Ok(Outcome::Skipped(reason));
     }
     let config = HerokuConfig::from_env()?;
