@@ -23,6 +23,8 @@ OPTIONS:
     --port-file PATH      write the base URL to PATH instead of stdout
     --release-phase       give the app a release phase (migrations) run on every release
     --preboot             enable the preboot feature
+    --slack-webhook-file PATH
+                          also start a fake Slack and write its incoming-webhook URL to PATH
     -h, --help            show this help
 ";
 
@@ -37,6 +39,7 @@ struct Options {
     port_file: Option<String>,
     release_phase: bool,
     preboot: bool,
+    slack_webhook_file: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -54,6 +57,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         port_file: None,
         release_phase: false,
         preboot: false,
+        slack_webhook_file: None,
     };
     while let Some(arg) = iter.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -77,6 +81,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--port-file" => options.port_file = Some(value()?),
             "--release-phase" => options.release_phase = true,
             "--preboot" => options.preboot = true,
+            "--slack-webhook-file" => options.slack_webhook_file = Some(value()?),
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
@@ -130,6 +135,18 @@ fn main() -> ExitCode {
         Some(Script::demo_build(options.release_phase)),
     );
 
+    // Kept alive until the process ends, like the Heroku fake.
+    let _slack = match &options.slack_webhook_file {
+        None => None,
+        Some(path) => {
+            let slack = shipline_sandbox::slack::Slack::start();
+            if let Err(e) = write_whole(path, &slack.webhook_url()) {
+                eprintln!("shipline-sandbox: cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Some(slack)
+        }
+    };
     let url = heroku.url();
     match &options.port_file {
         Some(path) => {
@@ -151,4 +168,12 @@ fn main() -> ExitCode {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// Writes `text` to `path` whole (a temporary file, then a rename), so a script polling for
+/// the file never reads half of it.
+fn write_whole(path: &str, text: &str) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, format!("{text}\n"))?;
+    std::fs::rename(&tmp, path)
 }
