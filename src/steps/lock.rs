@@ -105,6 +105,9 @@ pub fn wait_turn(
     let mut reported_stale = HashSet::new();
     let mut view = queue.read(newer)?;
     let mut since_full = 0;
+    // Set when a watched build changed in a way that matters: the view is partly fresh and
+    // partly as old as the last full read, good enough to act on only through a full read.
+    let mut dirty = false;
     loop {
         let now = SystemTime::now();
         let verdict = decide(&own, &view, policy, now);
@@ -122,11 +125,12 @@ pub fn wait_turn(
         }
         match verdict {
             LockVerdict::Proceed { .. } | LockVerdict::Skip { .. } => {
-                // Confirm with a second read a moment later: the API may lag behind a build
-                // that just started, and two builds deciding at once must both see each other.
+                // Confirm with a full read a moment later: the API may lag behind a build that
+                // just started, and two builds deciding at once must both see each other.
                 std::thread::sleep(timing.confirm);
                 view = queue.read(newer)?;
                 since_full = 0;
+                dirty = false;
                 let again = decide(&own, &view, policy, SystemTime::now());
                 if !again.agrees_with(&verdict) {
                     continue;
@@ -138,6 +142,12 @@ pub fn wait_turn(
                 });
             }
             LockVerdict::Wait { behind, .. } => {
+                if dirty {
+                    view = queue.read(newer)?;
+                    since_full = 0;
+                    dirty = false;
+                    continue;
+                }
                 for b in &behind {
                     if !waited.behind.contains(&b.number) {
                         waited.behind.push(b.number);
@@ -157,29 +167,31 @@ pub fn wait_turn(
                     since_full = 0;
                     continue;
                 }
-                let mut watched = vec![behind[0].clone()];
+                // Between full reads, watch the build waited behind directly and, in latest
+                // mode, the nearest newer build not yet at the lock.
+                let mut watched = vec![(behind[0].clone(), true)];
                 if newer {
                     let nearest_newer = view
                         .iter()
                         .filter(|b| b.key > own && !b.state.supersedes())
-                        .filter(|b| !matches!(b.state, JobState::Ended))
+                        .filter(|b| b.state != JobState::Ended)
                         .min_by(|a, b| a.key.cmp(&b.key));
-                    watched.extend(nearest_newer.cloned());
+                    watched.extend(nearest_newer.map(|b| (b.clone(), false)));
                 }
-                let mut changed = false;
-                for old in &watched {
-                    match queue.refresh(old)? {
-                        Some(fresh) if fresh.state == old.state => {
-                            if let Some(slot) = view.iter_mut().find(|b| b.key == fresh.key) {
-                                *slot = fresh;
-                            }
-                        }
-                        _ => changed = true,
+                for (old, earlier) in watched {
+                    let Some(fresh) = queue.refresh(&old)? else {
+                        dirty = true;
+                        continue;
+                    };
+                    let matters = if earlier {
+                        !fresh.state.blocks(policy.include_on_hold)
+                    } else {
+                        fresh.state.supersedes() || fresh.state == JobState::Ended
+                    };
+                    dirty |= matters;
+                    if let Some(slot) = view.iter_mut().find(|b| b.key == fresh.key) {
+                        *slot = fresh;
                     }
-                }
-                if changed {
-                    view = queue.read(newer)?;
-                    since_full = 0;
                 }
             }
         }
@@ -521,6 +533,8 @@ mod tests {
     struct Scripted {
         own: Build,
         views: Vec<Vec<Build>>,
+        /// Answers of refreshes, in order, before they fall back to the current view.
+        refreshed: Vec<Build>,
         reads: Rc<RefCell<u32>>,
         refreshes: Rc<RefCell<u32>>,
     }
@@ -543,6 +557,9 @@ mod tests {
         }
         fn refresh(&mut self, build: &Build) -> Result<Option<Build>> {
             *self.refreshes.borrow_mut() += 1;
+            if !self.refreshed.is_empty() {
+                return Ok(Some(self.refreshed.remove(0)));
+            }
             Ok(self.views[0].iter().find(|b| b.key == build.key).cloned())
         }
     }
@@ -569,6 +586,7 @@ mod tests {
             Scripted {
                 own: b(10, JobState::Running),
                 views,
+                refreshed: Vec::new(),
                 reads: reads.clone(),
                 refreshes: refreshes.clone(),
             },
@@ -603,7 +621,8 @@ mod tests {
         let (ending, waited) = wait_turn(&mut q, &QUEUE, &fast(1000)).unwrap();
         assert_eq!(ending, Ending::Proceed);
         assert_eq!(waited.behind, [9]);
-        assert!(*reads.borrow() >= 4, "{}", reads.borrow());
+        // First read, its confirmation (which saw #9), then after #9 left a confirming read.
+        assert_eq!(*reads.borrow(), 3);
     }
 
     #[test]
@@ -620,6 +639,21 @@ mod tests {
             waited.polls - waited.polls / FULL_READ_EVERY
         );
         assert_eq!(*reads.borrow(), 1 + waited.polls / FULL_READ_EVERY);
+    }
+
+    #[test]
+    fn a_hand_off_costs_one_full_read_after_the_build_ahead_leaves() {
+        let (mut q, reads, refreshes) = scripted(vec![
+            vec![b(9, JobState::Blocked)],
+            vec![b(9, JobState::Succeeded)],
+        ]);
+        // #9 reaches the lock (still blocking: no full read), then finishes.
+        q.refreshed = vec![b(9, JobState::Running), b(9, JobState::Succeeded)];
+        let (ending, waited) = wait_turn(&mut q, &QUEUE, &fast(1000)).unwrap();
+        assert_eq!(ending, Ending::Proceed);
+        assert_eq!(waited.polls, 2);
+        assert_eq!(*refreshes.borrow(), 2);
+        assert_eq!(*reads.borrow(), 2, "the first read and the confirming one");
     }
 
     #[test]
