@@ -447,6 +447,18 @@ Options:
 Environment:
   HEROKU_API_KEY, SHIPLINE_HEROKU_API_URL   with --app
   GITHUB_TOKEN, GITHUB_API_URL              the compare API fallback [default: https://api.github.com]
+
+The list equals `git log --reverse --no-merges FROM..TO` (with --first-parent,
+`git log --reverse --first-parent FROM..TO`) on the same clone. A commit that is not in the
+clone yet must be given as its full 40-character id. Notes go to standard output; progress
+(fetches, GitHub requests) and errors to standard error. JSON (version 1, fields are only
+ever added): version, from, to, range (forward, same, backward or diverged), source (git or
+github), first_parent, commits and removed (each: sha, short, author, email, subject, body,
+pr, url), compare_url; or unavailable (the reason) alone.
+
+Exit codes: 0 notes printed, whatever the case; 1 notes unavailable (the reason is printed in
+the chosen format, and as the error); 2 not a repository, a revision that does not resolve, or
+missing Heroku credentials with --app.
 ";
 
 /// The help of `shipline notify`.

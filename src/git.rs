@@ -176,18 +176,20 @@ impl Repository {
             .repo
             .is_shallow()
             .context("could not tell whether this clone is shallow")?;
-        let steps: &[Deepen] = if shallow {
-            &[Deepen::By(100), Deepen::By(1000), Deepen::Unshallow]
-        } else {
-            &[Deepen::Missing]
+        let Some((remote, _)) = remote(&self.repo) else {
+            return Ok(Relation::Unknown(format!(
+                "{why}, and the clone has no `origin` (or single) remote to fetch it from"
+            )));
         };
         let mut why = why;
-        for step in steps {
-            if let Err(stderr) = self.fetch(&[deploying_id, live_id], *step) {
-                return Ok(Relation::Unknown(format!(
-                    "{why}, and `{}` failed: {stderr}",
-                    step.command(live_id)
-                )));
+        for &step in Deepen::steps(shallow) {
+            let ids: Vec<String> = [deploying_id, live_id]
+                .iter()
+                .filter(|id| step != Deepen::Missing || !self.repo.has_object(**id))
+                .map(|id| id.to_string())
+                .collect();
+            if let Err(failure) = fetch(&self.dir, &remote, step, &ids) {
+                return Ok(Relation::Unknown(format!("{why}, and {failure}")));
             }
             let repo = open_gix(&self.dir)?;
             match decide(&repo, deploying_id, live_id)? {
@@ -196,50 +198,8 @@ impl Repository {
             }
         }
         Ok(Relation::Unknown(format!(
-            "{why}, even after fetching from origin"
+            "{why}, even after fetching from {remote}"
         )))
-    }
-
-    /// Runs `git fetch` for the two commits; on failure returns git's stderr, for the user.
-    fn fetch(&self, ids: &[ObjectId], step: Deepen) -> std::result::Result<(), String> {
-        let mut command = Command::new("git");
-        command
-            .arg("-C")
-            .arg(&self.dir)
-            .args(["fetch", "--quiet", "--no-tags"]);
-        match step {
-            Deepen::By(n) => {
-                command.arg(format!("--deepen={n}"));
-            }
-            Deepen::Unshallow => {
-                command.arg("--unshallow");
-            }
-            Deepen::Missing => {}
-        }
-        command.arg("origin");
-        for id in ids {
-            if step != Deepen::Missing || !self.repo.has_object(id) {
-                command.arg(id.to_string());
-            }
-        }
-        command
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let output = command
-            .output()
-            .map_err(|err| format!("could not run git ({err}); is git installed and on PATH?"))?;
-        if output.status.success() {
-            return Ok(());
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let stderr = stderr.trim();
-        Err(if stderr.is_empty() {
-            format!("git fetch exited with {}", output.status)
-        } else {
-            stderr.lines().collect::<Vec<_>>().join(" / ")
-        })
     }
 
     /// Checks that `subdir` is a folder of the commit's tree, so a typo in `--subdir` is
@@ -422,31 +382,6 @@ fn subject_line(message: &BStr) -> String {
         subject.extend_from_slice(line);
     }
     String::from_utf8_lossy(&subject).into_owned()
-}
-
-/// How much history one `git fetch` asks for when the clone cannot tell how two commits
-/// relate. A shallow CI clone is deepened step by step, because most deploys are a few commits
-/// ahead of what is live and the full history of a large repository costs real time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Deepen {
-    /// `--deepen=N`: N more commits behind the shallow boundary, and the missing commit with
-    /// its history down to what the clone has.
-    By(u32),
-    /// `--unshallow`: the whole history.
-    Unshallow,
-    /// A full clone that lacks the live commit: fetch just that commit and its history.
-    Missing,
-}
-
-impl Deepen {
-    /// The command, as shown to the user.
-    fn command(self, live: ObjectId) -> String {
-        match self {
-            Deepen::By(n) => format!("git fetch --deepen={n} origin {live}"),
-            Deepen::Unshallow => format!("git fetch --unshallow origin {live}"),
-            Deepen::Missing => format!("git fetch origin {live}"),
-        }
-    }
 }
 
 /// What local history alone can say.
@@ -867,6 +802,118 @@ fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     out.extend_from_slice(format!("{len} {key}=").as_bytes());
     out.extend_from_slice(value);
     out.push(b'\n');
+}
+
+/// One `git fetch` of a stepwise completion of the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deepen {
+    /// `--deepen=N`: N more commits behind the shallow boundary.
+    By(u32),
+    /// `--unshallow`: the whole history.
+    Unshallow,
+    /// A full clone that lacks a commit: fetch that commit and its history.
+    Missing,
+}
+
+impl Deepen {
+    /// The steps for a clone: a shallow one is deepened a little, then more, then fully,
+    /// because most deploys are a few commits ahead of what is live and a full history costs
+    /// real time on a big repository.
+    pub fn steps(shallow: bool) -> &'static [Deepen] {
+        if shallow {
+            &[Deepen::By(100), Deepen::By(1000), Deepen::Unshallow]
+        } else {
+            &[Deepen::Missing]
+        }
+    }
+}
+
+/// Runs `git fetch` in `dir` against `remote` for the step, asking for `ids` too (a commit no
+/// branch of the clone contains, like the live one after a force-push, can only be fetched by
+/// id). On failure returns the command and git's message, for the user.
+pub fn fetch(
+    dir: &Path,
+    remote: &str,
+    step: Deepen,
+    ids: &[String],
+) -> std::result::Result<(), String> {
+    let mut command = Command::new("git");
+    command
+        .arg("-C")
+        .arg(dir)
+        .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]);
+    match step {
+        Deepen::By(n) => {
+            command.arg(format!("--deepen={n}"));
+        }
+        Deepen::Unshallow => {
+            command.arg("--unshallow");
+        }
+        Deepen::Missing => {}
+    }
+    command.arg("--").arg(remote).args(ids);
+    let shown = format!(
+        "git fetch{} {remote} {}",
+        match step {
+            Deepen::By(n) => format!(" --deepen={n}"),
+            Deepen::Unshallow => " --unshallow".to_string(),
+            Deepen::Missing => String::new(),
+        },
+        ids.join(" ")
+    );
+    command
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_SSH_COMMAND", ssh_command())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let output = command
+        .output()
+        .map_err(|err| format!("`{shown}` could not run ({err}); is git installed and on PATH?"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr.trim();
+    Err(if stderr.is_empty() {
+        format!("`{shown}` exited with {}", output.status)
+    } else {
+        format!(
+            "`{shown}` failed: {}",
+            stderr.lines().collect::<Vec<_>>().join(" / ")
+        )
+    })
+}
+
+/// ssh must never wait for a passphrase or a host-key answer in CI: `BatchMode` makes it fail
+/// at once instead. A user's own `GIT_SSH_COMMAND` is kept, with the option added.
+fn ssh_command() -> String {
+    let base = std::env::var("GIT_SSH_COMMAND")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| "ssh".to_string());
+    format!("{base} -o BatchMode=yes")
+}
+
+/// The remote a fetch goes to, and its URL: `origin`, else the only remote the clone has.
+pub fn remote(repo: &gix::Repository) -> Option<(String, String)> {
+    let names: Vec<String> = repo
+        .remote_names()
+        .into_iter()
+        .map(|n| n.to_string())
+        .collect();
+    let name = if names.iter().any(|n| n == "origin") {
+        "origin".to_string()
+    } else if names.len() == 1 {
+        names[0].clone()
+    } else {
+        return None;
+    };
+    let url = repo
+        .config_snapshot()
+        .string(format!("remote.{name}.url").as_str())
+        .map(|u| u.to_string())?;
+    Some((name, url))
 }
 
 #[cfg(test)]

@@ -170,6 +170,16 @@ pub struct Slug {
     pub commit: Option<String>,
 }
 
+/// What runs on an app: its live release and the commit of that release's slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCommit {
+    /// The live release's version.
+    pub version: u64,
+    /// The commit its slug was built from; `None` when the slug was not built from a commit
+    /// (uploaded by other tools) or the release has no slug.
+    pub commit: Option<String>,
+}
+
 /// A build of uploaded source.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Build {
@@ -301,6 +311,36 @@ impl Heroku {
             segment(app),
             segment(id)
         )))
+    }
+
+    /// The live release and the commit its slug was built from: the newest release that is
+    /// `current` and succeeded. `None` when the app has no live release. The commit is read
+    /// from the slug rather than the release description, which is abbreviated and absent
+    /// for config changes and rollbacks; config-only releases keep the previous slug, so it
+    /// still names the running code.
+    pub fn live_commit(&self, app: &str) -> Result<Option<LiveCommit>> {
+        let releases = self
+            .recent_releases(app, 25)
+            .map_err(|e| explain_app_error(e, app))?;
+        let Some(live) = releases
+            .iter()
+            .filter(|r| r.current && r.status == Status::Succeeded)
+            .max_by_key(|r| r.version)
+        else {
+            return Ok(None);
+        };
+        let commit = match &live.slug {
+            Some(slug) => self
+                .slug(app, &slug.id)
+                .with_context(|| format!("could not read the slug of {app} v{}", live.version))?
+                .commit
+                .filter(|c| !c.trim().is_empty()),
+            None => None,
+        };
+        Ok(Some(LiveCommit {
+            version: live.version,
+            commit,
+        }))
     }
 
     /// Whether preboot is on; `None` when the app has no such feature (e.g. Fir apps).

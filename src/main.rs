@@ -5,6 +5,7 @@ mod ci;
 mod circleci;
 mod cli;
 mod git;
+mod github;
 mod heroku;
 mod http;
 mod message;

@@ -173,6 +173,19 @@ fn deploys_a_new_commit_with_streamed_output_and_records_it() {
         w.first.as_str()
     );
     assert!(state["deploy"]["timings_ms"]["total"].as_u64().is_some());
+    // The release notes of the deploy, for notify: live commit → deployed commit.
+    assert_eq!(state["notes"]["range"], "forward");
+    assert_eq!(state["notes"]["from"], w.first.as_str());
+    assert_eq!(state["notes"]["commits"][0]["sha"], w.second.as_str());
+    assert_eq!(
+        state["notes"]["commits"][0]["subject"],
+        "Say \"v2\" & mean it (#42)"
+    );
+    assert_eq!(state["notes"]["commits"][0]["pr"], 42);
+    assert!(
+        run.stdout.contains("Release notes: 1 commit(s) shipping"),
+        "{run:?}"
+    );
 
     // What Heroku received: the v3 Accept header, the bearer key, our user agent everywhere.
     for request in w.requests("GET", "/apps") {

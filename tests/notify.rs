@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{shipline, Run, TempDir};
+use common::{shipline, Repo, Run, TempDir};
 use serde_json::{json, Value};
 use shipline_sandbox::slack::{Message, Slack, Via, DEPLOYS};
 
@@ -278,7 +278,13 @@ fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
     let started = w.only_message();
     assert_eq!(started.via, Via::WebApi);
     assert_eq!(started.text, ":rocket: Deploying shop-prod to production");
-    assert!(block_text(&started).contains("_No release notes were recorded for this run._"));
+    // No notes in the state file, and `--app` says where they start: notify computes them,
+    // and says why it could not (no Heroku key in this job) instead of failing.
+    let blocks = block_text(&started);
+    assert!(
+        blocks.contains("_Release notes unavailable_: HEROKU_API_KEY is not set"),
+        "{blocks}"
+    );
     let state = w.state();
     assert_eq!(state["slack"]["channel"], DEPLOYS);
     assert_eq!(state["slack"]["ts"], started.ts.as_str());
@@ -703,4 +709,26 @@ fn github_actions_gets_outputs_and_masks_the_token() {
         "{outputs}"
     );
     assert!(outputs.contains("outcome=done\n"), "{outputs}");
+}
+
+#[test]
+fn without_recorded_notes_notify_computes_them_from_the_range() {
+    let w = World::new("notify-computes");
+    let repo = Repo::new("notify-computes-repo");
+    repo.write("a.txt", "1\n");
+    let first = repo.commit("Initial app");
+    repo.write("a.txt", "2\n");
+    repo.commit("Add the checkout page (#12)");
+    repo.write("a.txt", "3\n");
+    repo.commit("Fix rounding of totals & taxes");
+    let dir = repo.path().to_str().unwrap().to_string();
+    let run = w.webhook(&["--status", "succeeded", "--from", &first, "--dir", &dir]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let blocks = block_text(&w.only_message());
+    assert!(blocks.contains("Add the checkout page"), "{blocks}");
+    assert!(
+        blocks.contains("Fix rounding of totals &amp; taxes"),
+        "{blocks}"
+    );
+    assert!(!blocks.contains("Initial app"), "{blocks}");
 }

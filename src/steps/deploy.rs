@@ -17,6 +17,7 @@ use crate::ci;
 use crate::cli::{parse_bool, DeployArgs, UsageError};
 use crate::git::{self, Relation};
 use crate::heroku::{self, Heroku, Release, Status};
+use crate::notes;
 use crate::outcome::{human, Outcome, State};
 
 /// The live release as the guards see it.
@@ -56,6 +57,13 @@ pub fn kill_switch(var: Option<&str>, ci: Option<&str>, value: Option<&str>) -> 
     Some(format!(
         "continuous deployment is switched off: ${var} {shown} (set it to `true` to deploy from CI)"
     ))
+}
+
+/// The kill switch judged on this process's environment (`CI` and the named variable).
+pub fn kill_switch_in_env(var: Option<&str>) -> Option<String> {
+    let value = var.and_then(|v| std::env::var(v).ok());
+    let ci = std::env::var("CI").ok();
+    kill_switch(var, ci.as_deref(), value.as_deref())
 }
 
 /// The guards that need the live release, in order: rollback, already live, older commit.
@@ -174,16 +182,7 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
 
-    let enabled = args
-        .enabled_by
-        .as_deref()
-        .and_then(|var| std::env::var(var).ok());
-    let ci_var = std::env::var("CI").ok();
-    if let Some(reason) = kill_switch(
-        args.enabled_by.as_deref(),
-        ci_var.as_deref(),
-        enabled.as_deref(),
-    ) {
+    if let Some(reason) = kill_switch_in_env(args.enabled_by.as_deref()) {
         return Ok(Outcome::Skipped(reason));
     }
     let config = HerokuConfig::from_env()?;
@@ -230,6 +229,10 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         return Ok(failure);
     }
 
+    state.set(
+        "notes",
+        release_notes(args, before.live.as_ref(), &commit.id),
+    );
     let packed = pack(&repo, &commit, args.subdir.as_deref())?;
     let previous = before.live.as_ref().map(|live| {
         json!({
@@ -368,6 +371,62 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         human(total)
     ))?;
     Ok(Outcome::Done)
+}
+
+/// How many release-note entries the deploy log lists (all of them are in the state file).
+const NOTES_IN_LOG: usize = 20;
+
+/// The release notes of this deploy, live commit → deployed commit, for `notify`. Never an
+/// error: notes that cannot be computed are recorded as unavailable, with the reason, and the
+/// deploy goes on.
+fn release_notes(args: &DeployArgs, live: Option<&Live>, deploying: &str) -> serde_json::Value {
+    let recorded = match live.and_then(|l| l.commit.as_deref()) {
+        Some(from) => notes::compute(&notes::Range {
+            dir: &args.dir,
+            from,
+            to: deploying,
+            first_parent: false,
+        }),
+        None => notes::Recorded::Unavailable {
+            unavailable: "nothing with a recorded commit is live on the app yet".into(),
+        },
+    };
+    match &recorded {
+        notes::Recorded::Notes(n) => ci::say(&format!(
+            "Release notes: {} commit(s) {}",
+            if n.range == notes::RangeKind::Backward {
+                n.removed.len()
+            } else {
+                n.commits.len()
+            },
+            match n.range {
+                notes::RangeKind::Forward => "shipping",
+                notes::RangeKind::Same => "(nothing new)",
+                notes::RangeKind::Backward => "being removed",
+                notes::RangeKind::Diverged => "shipping, on rewritten history",
+            }
+        )),
+        notes::Recorded::Unavailable { unavailable } => {
+            ci::say(&format!("Release notes unavailable: {unavailable}"))
+        }
+    }
+    if let notes::Recorded::Notes(n) = &recorded {
+        let listed = if n.range == notes::RangeKind::Backward {
+            &n.removed
+        } else {
+            &n.commits
+        };
+        for entry in listed.iter().take(NOTES_IN_LOG) {
+            ci::say(&format!(
+                "  {} {} ({})",
+                entry.short, entry.subject, entry.author
+            ));
+        }
+        if listed.len() > NOTES_IN_LOG {
+            ci::say(&format!("  …and {} more", listed.len() - NOTES_IN_LOG));
+        }
+    }
+    serde_json::to_value(&recorded).unwrap_or(serde_json::Value::Null)
 }
 
 /// Reads the app, its recent releases and the live release's commit.

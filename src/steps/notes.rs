@@ -1,11 +1,119 @@
-//! `shipline notes` (being written).
+//! `shipline notes`: the commits between what is live and what is shipping, printed as text,
+//! Markdown or JSON on standard output (progress and errors go to standard error).
+//!
+//! Exit codes: 0 when the notes were computed, whatever the case (nothing to ship and going
+//! backwards are answers, not failures); 1 when they are unavailable (the reason is printed in
+//! the chosen format, and again as the error); 2 when the repository, a revision or the
+//! configuration is wrong.
 
-use anyhow::{bail, Result};
+use std::io::Write;
+use std::time::{Duration, Instant};
 
-use crate::cli::NotesArgs;
+use anyhow::{anyhow, Result};
+
+use crate::cli::{NotesArgs, NotesFrom, UsageError};
+use crate::heroku::Heroku;
+use crate::notes::history::GitDag;
+use crate::notes::{self, Range, Recorded};
 use crate::outcome::Outcome;
+use crate::steps::follow::HerokuConfig;
 
-/// Runs `shipline notes`.
-pub fn run(_args: &NotesArgs) -> Result<Outcome> {
-    bail!("shipline notes is not available in this build yet")
+/// How long reading the live commit from Heroku may take.
+const HEROKU_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `shipline notes`: resolve where the range starts, compute, print.
+pub fn run(args: &NotesArgs) -> Result<Outcome> {
+    // Mistakes in the command line are told apart from notes that cannot be computed: the
+    // repository and `--to` must be right, and `--from` too unless it is a full commit id
+    // (which a shallow clone may not have yet).
+    let dag = GitDag::open(&args.dir).map_err(|e| anyhow!(UsageError(format!("{e:#}"))))?;
+    dag.resolve(&args.to).map_err(|e| {
+        anyhow!(UsageError(format!(
+            "{e:#}; pass a branch, tag or commit of this clone with --to (SHIPLINE_TO)"
+        )))
+    })?;
+    let from = match &args.from {
+        NotesFrom::Rev(rev) => {
+            if !is_full_id(rev) {
+                dag.resolve(rev).map_err(|e| {
+                    anyhow!(UsageError(format!(
+                        "{e:#}; pass a revision of this clone with --from (SHIPLINE_FROM), or the full 40-character commit id when the commit is not in this clone"
+                    )))
+                })?;
+            }
+            rev.clone()
+        }
+        NotesFrom::App(app) => match live_commit(app)? {
+            Ok(commit) => commit,
+            Err(reason) => {
+                return Ok(print(
+                    &Recorded::Unavailable {
+                        unavailable: reason,
+                    },
+                    args,
+                ))
+            }
+        },
+    };
+    drop(dag);
+    let recorded = notes::compute(&Range {
+        dir: &args.dir,
+        from: &from,
+        to: &args.to,
+        first_parent: args.first_parent,
+    });
+    Ok(print(&recorded, args))
+}
+
+/// Prints the notes and turns them into the outcome.
+fn print(recorded: &Recorded, args: &NotesArgs) -> Outcome {
+    let text = crate::ci::redact(&notes::render(recorded, args.format));
+    let mut stdout = std::io::stdout().lock();
+    // A closed standard output (`| head`) is not worth a panic or a failure.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    match recorded {
+        Recorded::Notes(_) => Outcome::Done,
+        Recorded::Unavailable { unavailable } => {
+            Outcome::Failed(format!("release notes unavailable: {unavailable}"))
+        }
+    }
+}
+
+/// The commit live on `app`, or why the notes cannot start there.
+pub fn live_commit(app: &str) -> Result<std::result::Result<String, String>> {
+    let config = HerokuConfig::from_env()?;
+    let heroku = Heroku::new(
+        &config.api_url,
+        &config.api_key,
+        Instant::now() + HEROKU_TIMEOUT,
+    );
+    let live = heroku.live_commit(app).map_err(|e| {
+        e.context(format!(
+            "could not read the live release of {app} on Heroku"
+        ))
+    })?;
+    Ok(match live {
+        None => Err(format!(
+            "{app} has no live release yet, so nothing is live to compare with; pass --from REV instead"
+        )),
+        Some(live) => match live.commit {
+            Some(commit) => {
+                eprintln!(
+                    "{app} runs v{} built from {}",
+                    live.version,
+                    commit.chars().take(7).collect::<String>()
+                );
+                Ok(commit)
+            }
+            None => Err(format!(
+                "{app}'s live release v{} has no commit recorded (its slug was not built from a commit through the Build API); pass --from REV instead",
+                live.version
+            )),
+        },
+    })
+}
+
+fn is_full_id(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -246,9 +246,9 @@ pub struct SlackRecord {
 /// The release notes the message shows: what `deploy` recorded under `notes`.
 ///
 /// This is where a run whose deploy was done by something else gets its notes: with `recorded`
-/// absent and a range given (`--from` or `--app`, `--to`, `--dir`), they are to be computed
-/// here with the `notes` step's computation. This build does not compute them in `notify`; it
-/// says so in the log, and the message says that no release notes were recorded.
+/// absent and a range given (`--from` or `--app`, `--to`, `--dir`), they are computed here with
+/// the `notes` step's computation. Whatever goes wrong becomes "unavailable, because …": a
+/// notification goes out without notes rather than not at all.
 pub fn release_notes(recorded: Option<Recorded>, args: &NotifyArgs) -> Option<Recorded> {
     if let Some(Recorded::Notes(notes)) = &recorded {
         if notes.version > NOTES_VERSION {
@@ -258,21 +258,42 @@ pub fn release_notes(recorded: Option<Recorded>, args: &NotifyArgs) -> Option<Re
             ));
         }
     }
-    if recorded.is_none() {
-        if let Some(from) = &args.from {
-            let from = match from {
-                NotesFrom::Rev(rev) => format!("--from {rev}"),
-                NotesFrom::App(app) => format!("--app {app}"),
-            };
-            ci::say(&format!(
-                "Release notes: the state file has none, and computing them in `notify` ({from} --to {}{} in {}) is not available in this build; the message says that no release notes were recorded",
-                args.to,
-                if args.first_parent { " --first-parent" } else { "" },
-                args.dir.display()
-            ));
-        }
+    if recorded.is_some() {
+        return recorded;
     }
-    recorded
+    let from = match args.from.as_ref()? {
+        NotesFrom::Rev(rev) => rev.clone(),
+        NotesFrom::App(app) => match crate::steps::notes::live_commit(app) {
+            Ok(Ok(commit)) => commit,
+            Ok(Err(reason)) => {
+                return Some(Recorded::Unavailable {
+                    unavailable: reason,
+                })
+            }
+            Err(e) => {
+                return Some(Recorded::Unavailable {
+                    unavailable: ci::redact(&format!("{e:#}")),
+                })
+            }
+        },
+    };
+    ci::say(&format!(
+        "Release notes: computing {}..{}{} in {}",
+        &from[..from.len().min(12)],
+        args.to,
+        if args.first_parent {
+            " (first parents)"
+        } else {
+            ""
+        },
+        args.dir.display()
+    ));
+    Some(crate::notes::compute(&crate::notes::Range {
+        dir: &args.dir,
+        from: &from,
+        to: &args.to,
+        first_parent: args.first_parent,
+    }))
 }
 
 /// Reads a section of the state file, warning (not failing) when it is unreadable: a

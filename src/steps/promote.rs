@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 
-use super::deploy::{self, judge, kill_switch, live_of, preflight, short, Verdict};
+use super::deploy::{self, judge, kill_switch_in_env, live_of, preflight, short, Verdict};
 use super::follow::{self, Follow, HerokuConfig, Tail};
 use crate::ci;
 use crate::cli::{PromoteArgs, UsageError};
@@ -39,16 +39,7 @@ pub fn route(staging_pipeline: Option<&str>, production_pipeline: Option<&str>) 
 pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
-    let enabled = args
-        .enabled_by
-        .as_deref()
-        .and_then(|var| std::env::var(var).ok());
-    let ci_var = std::env::var("CI").ok();
-    if let Some(reason) = kill_switch(
-        args.enabled_by.as_deref(),
-        ci_var.as_deref(),
-        enabled.as_deref(),
-    ) {
+    if let Some(reason) = kill_switch_in_env(args.enabled_by.as_deref()) {
         return Ok(Outcome::Skipped(reason));
     }
     let config = HerokuConfig::from_env()?;

@@ -10,6 +10,7 @@
 //! - [`heroku`]: the Heroku Platform API (with dynos that boot release by release, preboot,
 //!   pipelines and promotions), its S3 stand-in for source blobs, and the build and release
 //!   output streams.
+//! - [`github`]: the GitHub REST API (comparing commits), answered from real repositories.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`slack`]: Slack's incoming webhooks and Web API (`chat.postMessage`, `chat.update`),
 //!   enforcing its limits and keeping every message with its thread replies and edits.
@@ -18,6 +19,7 @@
 //!   answers, redirects, a port where nothing listens).
 
 pub mod circleci;
+pub mod github;
 pub mod heroku;
 pub mod server;
 pub mod slack;
@@ -25,5 +27,6 @@ pub mod tarball;
 pub mod target;
 mod util;
 
+pub use github::GitHub;
 pub use heroku::{AppRef, Config, DynoBoot, Failure, Heroku, Recorded, Script};
 pub use target::{Answer, Target};

@@ -1,0 +1,338 @@
+//! GitHub REST client: what the steps ask GitHub (for now, comparing two commits when a
+//! shallow CI clone cannot tell what is shipping).
+//!
+//! Requests carry `Authorization: Bearer $GITHUB_TOKEN`, GitHub's JSON media type and the
+//! pinned API version; pages are followed through the `Link` header. Errors carry GitHub's
+//! own message with what to do: token scope on 401/403/404, when the rate limit resets on
+//! 403/429.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::ci;
+use crate::http::{Client, Reply, Request};
+
+/// The default API base (`GITHUB_API_URL` overrides it, for GitHub Enterprise Server).
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// The API version requested.
+pub const API_VERSION: &str = "2022-11-28";
+
+/// Commits per page of a comparison: GitHub's largest page.
+pub const COMPARE_PAGE: u32 = 250;
+
+/// Pages followed at most, so a server that keeps answering `rel="next"` cannot loop forever.
+const MAX_PAGES: usize = 200;
+
+/// How two commits compare on GitHub. Unknown values are kept, never a parse failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompareStatus {
+    /// Head descends from base.
+    Ahead,
+    /// Base descends from head.
+    Behind,
+    /// Neither descends from the other.
+    Diverged,
+    /// The same commit.
+    Identical,
+    /// A value this version of shipline does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A person in a commit (`commit.author`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Person {
+    /// The name as recorded in the commit.
+    #[serde(default)]
+    pub name: String,
+    /// The email as recorded in the commit.
+    #[serde(default)]
+    pub email: String,
+}
+
+/// The git data of a commit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommitData {
+    /// The author as git recorded it.
+    #[serde(default)]
+    pub author: Option<Person>,
+    /// The full message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A parent reference.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Parent {
+    /// The parent's id.
+    pub sha: String,
+}
+
+/// A commit of a comparison.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Commit {
+    /// The full id.
+    pub sha: String,
+    /// Author and message.
+    pub commit: CommitData,
+    /// The commit's page on GitHub.
+    #[serde(default)]
+    pub html_url: Option<String>,
+    /// Its parents (a merge has several).
+    #[serde(default)]
+    pub parents: Vec<Parent>,
+}
+
+/// `GET /repos/{owner}/{repo}/compare/{base}...{head}`, all pages joined.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Comparison {
+    /// How head relates to base.
+    pub status: CompareStatus,
+    /// How many commits `commits` holds once every page is read.
+    #[serde(default)]
+    pub total_commits: u64,
+    /// The commits of head not in base, oldest first.
+    #[serde(default)]
+    pub commits: Vec<Commit>,
+}
+
+/// An error answered by the GitHub API.
+#[derive(Debug)]
+pub struct ApiError {
+    /// `METHOD path`.
+    pub request: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// GitHub's `message`.
+    pub message: Option<String>,
+    /// `x-ratelimit-remaining`, when sent.
+    pub remaining: Option<u64>,
+    /// `x-ratelimit-reset` (unix seconds), when sent.
+    pub reset: Option<u64>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GitHub {} answered {}", self.request, self.status)?;
+        if let Some(message) = &self.message {
+            write!(f, ": {}", message.trim().replace('\n', " "))?;
+        }
+        let rate_limited = matches!(self.status, 403 | 429) && self.remaining == Some(0);
+        if rate_limited || self.status == 429 {
+            let when = self
+                .reset
+                .map(|reset| {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    format!(
+                        "; it resets in {}",
+                        crate::outcome::human(Duration::from_secs(reset.saturating_sub(now)))
+                    )
+                })
+                .unwrap_or_default();
+            return write!(
+                f,
+                " (GITHUB_TOKEN's API rate limit is used up{when}; GitHub Actions' token allows 1,000 requests an hour per repository)"
+            );
+        }
+        match self.status {
+            401 => write!(
+                f,
+                " (GITHUB_TOKEN is invalid or expired: pass a valid token, e.g. `${{{{ github.token }}}}`, to this step)"
+            ),
+            403 => write!(
+                f,
+                " (GITHUB_TOKEN may not read this repository: grant it `contents: read` in the workflow's `permissions`)"
+            ),
+            404 => write!(
+                f,
+                " (the repository or a commit is not on GitHub, or GITHUB_TOKEN cannot see the repository: grant it `contents: read`, and check that both commits were pushed)"
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+}
+
+/// The GitHub REST API.
+pub struct GitHub {
+    client: Client,
+    base: String,
+}
+
+impl GitHub {
+    /// A client for the API at `base`, authenticated with `token` (registered as a secret so
+    /// it never reaches the log), whose waits end at `deadline`.
+    pub fn new(base: &str, token: &str, deadline: Instant) -> GitHub {
+        ci::register_secret(token);
+        let client = Client::new("GitHub", base, Duration::from_secs(4))
+            .with_header("Accept", "application/vnd.github+json")
+            .with_header("Authorization", format!("Bearer {token}"))
+            .with_header("X-GitHub-Api-Version", API_VERSION)
+            .with_deadline(deadline);
+        GitHub {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Compares `base...head` in `owner/repo`, following every page of commits.
+    pub fn compare(&self, owner: &str, repo: &str, base: &str, head: &str) -> Result<Comparison> {
+        let mut target = format!(
+            "/repos/{}/{}/compare/{}...{}?per_page={COMPARE_PAGE}",
+            segment(owner),
+            segment(repo),
+            segment(base),
+            segment(head)
+        );
+        let mut all: Option<Comparison> = None;
+        for _ in 0..MAX_PAGES {
+            let reply = self.client.send(Request::get(target.clone()))?;
+            let next = reply.header("Link").and_then(next_link);
+            let page: Comparison = parse(reply)?;
+            match &mut all {
+                None => all = Some(page),
+                Some(all) => all.commits.extend(page.commits),
+            }
+            if let Some(url) = next {
+                // Credentials only go to the API base, so the next page must be on it.
+                target = url
+                    .strip_prefix(&self.base)
+                    .filter(|rest| rest.starts_with('/'))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "GitHub's next page of {base}...{head} is not under GITHUB_API_URL ({}); not following it with the token",
+                            self.base
+                        )
+                    })?;
+                continue;
+            }
+            let all = all.ok_or_else(|| anyhow!("GitHub answered no comparison"))?;
+            if (all.commits.len() as u64) < all.total_commits {
+                return Err(anyhow!(
+                    "GitHub listed {} of the {} commits of {base}...{head}",
+                    all.commits.len(),
+                    all.total_commits
+                ));
+            }
+            return Ok(all);
+        }
+        Err(anyhow!(
+            "GitHub kept answering more pages of {base}...{head} after {MAX_PAGES} pages; the range is too long for release notes"
+        ))
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header.
+pub fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"");
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| url.to_string())
+    })
+}
+
+/// Turns a reply into `T`, or into an [`ApiError`] carrying GitHub's message.
+fn parse<T: DeserializeOwned>(reply: Reply) -> Result<T> {
+    if !reply.is_success() {
+        let body: Option<ErrorBody> = serde_json::from_slice(&reply.body).ok();
+        let number = |name: &str| reply.header(name).and_then(|v| v.trim().parse().ok());
+        return Err(anyhow!(ApiError {
+            status: reply.status,
+            message: body.and_then(|b| b.message),
+            remaining: number("x-ratelimit-remaining"),
+            reset: number("x-ratelimit-reset"),
+            request: reply.request,
+        }));
+    }
+    serde_json::from_slice(&reply.body).with_context(|| {
+        format!(
+            "GitHub {} answered {} with a body that is not the expected JSON ({} bytes)",
+            reply.request,
+            reply.status,
+            reply.body.len()
+        )
+    })
+}
+
+/// Percent-encodes a path segment (owner, repo and revision names come from user input).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_next_page_in_a_link_header() {
+        let link = "<https://api.github.com/repos/o/r/compare/a...b?per_page=250&page=2>; rel=\"next\", \
+                    <https://api.github.com/repos/o/r/compare/a...b?per_page=250&page=3>; rel=\"last\"";
+        assert_eq!(
+            next_link(link).as_deref(),
+            Some("https://api.github.com/repos/o/r/compare/a...b?per_page=250&page=2")
+        );
+        assert_eq!(next_link("<https://x/?page=1>; rel=\"prev\""), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let reply = Reply::for_test(
+            404,
+            br#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}"#,
+            "GET /repos/o/r/compare/a...b",
+        );
+        let text = parse::<Comparison>(reply).unwrap_err().to_string();
+        assert!(
+            text.starts_with("GitHub GET /repos/o/r/compare/a...b answered 404: Not Found"),
+            "{text}"
+        );
+        assert!(text.contains("contents: read"), "{text}");
+        let reply = Reply::for_test(401, br#"{"message":"Bad credentials"}"#, "GET /x");
+        let text = parse::<Comparison>(reply).unwrap_err().to_string();
+        assert!(
+            text.contains("Bad credentials") && text.contains("GITHUB_TOKEN"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_statuses_are_kept() {
+        let c: Comparison =
+            serde_json::from_str(r#"{"status":"sideways","commits":[],"extra":1}"#).unwrap();
+        assert_eq!(c.status, CompareStatus::Unknown);
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("feature/x y"), "feature%2Fx%20y");
+    }
+}

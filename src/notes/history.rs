@@ -1,0 +1,573 @@
+//! The commit history behind release notes: how two commits relate, and the commits between
+//! them in exactly the order `git log --reverse --no-merges from..to` prints them.
+//!
+//! The walks are written here rather than taken from gix's `rev_walk` for two reasons. Git's
+//! order for a range is the order of its `limit_list` walk (commit date first, then insertion
+//! order, with a five-commit "slop" before it stops), which decides what is listed when commit
+//! dates are out of order; reproducing it is the only way to print what `git log` prints. And
+//! in a shallow clone git treats the commits of the shallow boundary as having no parents,
+//! where gix 0.90's walk keeps their real parents and skips some commits reachable through
+//! another branch. Both walks run over a [`Dag`], so they are unit-tested on small in-memory
+//! graphs; [`GitDag`] reads a repository through gix.
+//!
+//! A shallow clone may lack the history a range needs. [`fetch`] completes it with the `git`
+//! command (which honours the credentials a CI checkout configured, such as
+//! `http.extraheader`), step by step.
+
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use gix::objs::Find;
+use gix::ObjectId;
+
+/// A commit as the walks see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node<Id> {
+    /// Committer time, unix seconds: what git orders by.
+    pub time: i64,
+    /// The parents, in order; empty for a root commit and for a commit of a shallow clone's
+    /// boundary.
+    pub parents: Vec<Id>,
+}
+
+/// A commit graph the walks can read.
+pub trait Dag {
+    /// How a commit is named.
+    type Id: Copy + Eq + Hash + std::fmt::Debug;
+    /// The commit `id`; an error when it cannot be read.
+    fn node(&mut self, id: Self::Id) -> Result<Rc<Node<Self::Id>>>;
+    /// Whether `id` is a commit at the shallow boundary, whose real parents are missing.
+    fn is_shallow(&self, id: Self::Id) -> bool;
+}
+
+/// How `to` relates to `from`, from the history the walk could read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ancestry {
+    /// `from` is an ancestor of `to`.
+    Forward,
+    /// `to` is an ancestor of `from`.
+    Backward,
+    /// Neither is an ancestor of the other.
+    Diverged,
+}
+
+/// What [`relate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relation {
+    /// The relation, as far as the history read tells.
+    pub ancestry: Ancestry,
+    /// A commit of the shallow boundary lies inside the range: its missing parents could
+    /// change the answer and the list, so neither is to be trusted yet.
+    pub incomplete: bool,
+}
+
+const LEFT: u8 = 1;
+const RIGHT: u8 = 2;
+const STALE: u8 = 4;
+
+/// Decides how `to` relates to `from` (distinct commits) by painting the history down from
+/// both, the way `git merge-base` does: every commit gets the sides it is reachable from, and
+/// the walk stops once only commits reachable from both remain. Unlike a date-bounded walk it
+/// is exact whatever the commit dates say.
+pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Relation> {
+    let mut flags: gix::hashtable::hash_map::HashMap<D::Id, u8> = Default::default();
+    let mut queue = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut shallow_seen = Vec::new();
+    for (id, side) in [(from, LEFT), (to, RIGHT)] {
+        flags.insert(id, side);
+        queue.push(Queued::new(dag.node(id)?.time, seq, id));
+        seq += 1;
+    }
+    while queue
+        .iter()
+        .any(|q| flags.get(&q.id).is_some_and(|f| f & STALE == 0))
+    {
+        let Some(Queued { id, .. }) = queue.pop() else {
+            break;
+        };
+        let own = flags.get(&id).copied().unwrap_or(0);
+        let mut pass = own & (LEFT | RIGHT);
+        if pass == LEFT | RIGHT {
+            pass |= STALE;
+        }
+        if dag.is_shallow(id) {
+            shallow_seen.push(id);
+        }
+        let node = dag.node(id)?;
+        for &parent in &node.parents {
+            let theirs = flags.entry(parent).or_insert(0);
+            if *theirs & pass == pass {
+                continue;
+            }
+            *theirs |= pass;
+            queue.push(Queued::new(dag.node(parent)?.time, seq, parent));
+            seq += 1;
+        }
+    }
+    let side = |id: D::Id| flags.get(&id).copied().unwrap_or(0);
+    let ancestry = if side(from) & RIGHT != 0 {
+        Ancestry::Forward
+    } else if side(to) & LEFT != 0 {
+        Ancestry::Backward
+    } else {
+        Ancestry::Diverged
+    };
+    let incomplete = shallow_seen
+        .iter()
+        .any(|&id| side(id) & (LEFT | RIGHT) != LEFT | RIGHT);
+    Ok(Relation {
+        ancestry,
+        incomplete,
+    })
+}
+
+/// An entry of a walk's queue: git pops the newest commit first and, among equal dates, the
+/// one queued first.
+struct Queued<Id> {
+    time: i64,
+    seq: u64,
+    id: Id,
+}
+
+impl<Id> Queued<Id> {
+    fn new(time: i64, seq: u64, id: Id) -> Queued<Id> {
+        Queued { time, seq, id }
+    }
+}
+
+impl<Id> PartialEq for Queued<Id> {
+    fn eq(&self, other: &Self) -> bool {
+        self.time == other.time && self.seq == other.seq
+    }
+}
+
+impl<Id> Eq for Queued<Id> {}
+
+impl<Id> PartialOrd for Queued<Id> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<Id> Ord for Queued<Id> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.time
+            .cmp(&other.time)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+const UNINTERESTING: u8 = 1;
+const SEEN: u8 = 2;
+const ADDED: u8 = 4;
+const PARSED: u8 = 8;
+/// Git's `SLOP`: how many uninteresting commits in a row end the walk once nothing
+/// interesting is left to pop.
+const SLOP: u32 = 5;
+
+/// The commits of `hide..show`, in the order `git log --reverse` prints them: git's
+/// `limit_list` walk, reversed. With `first_parent` only the first parent of each listed
+/// commit is followed (`--first-parent`) and merges are kept; otherwise merges (commits with
+/// more than one parent, as the clone knows them) are dropped (`--no-merges`).
+///
+/// Git's quirks are kept on purpose, so the list equals `git log` on the same clone: the
+/// walk stops after five uninteresting commits in a row once nothing interesting is queued
+/// (with commit dates out of order, git can then list a commit that `hide` reaches), and a
+/// commit found uninteresting only after it was queued is dropped at the end.
+pub fn log<D: Dag>(
+    dag: &mut D,
+    hide: D::Id,
+    show: D::Id,
+    first_parent: bool,
+) -> Result<Vec<D::Id>> {
+    let mut flags: gix::hashtable::hash_map::HashMap<D::Id, u8> = Default::default();
+    let mut queue = BinaryHeap::new();
+    let mut seq = 0u64;
+    for (id, initial) in [(hide, UNINTERESTING), (show, 0)] {
+        let flag = flags.entry(id).or_insert(0);
+        if *flag & SEEN != 0 {
+            *flag |= initial;
+            continue;
+        }
+        *flag |= initial | SEEN | PARSED;
+        queue.push(Queued::new(dag.node(id)?.time, seq, id));
+        seq += 1;
+        if initial == UNINTERESTING {
+            // Git marks the parents of a `^rev` before the walk starts.
+            mark_parents_uninteresting(dag, &mut flags, id)?;
+        }
+    }
+    let mut listed = Vec::new();
+    let mut date = i64::MAX;
+    let mut slop = SLOP;
+    while let Some(Queued { id, .. }) = queue.pop() {
+        let node = dag.node(id)?;
+        let flag = flags.entry(id).or_insert(0);
+        let uninteresting = *flag & UNINTERESTING != 0;
+        if *flag & ADDED == 0 {
+            *flag |= ADDED;
+            for (i, &parent) in node.parents.iter().enumerate() {
+                if !uninteresting && first_parent && i > 0 {
+                    break;
+                }
+                let parent_node = dag.node(parent)?;
+                let pf = flags.entry(parent).or_insert(0);
+                *pf |= PARSED;
+                if uninteresting {
+                    *pf |= UNINTERESTING;
+                    mark_parents_uninteresting(dag, &mut flags, parent)?;
+                }
+                let pf = flags.entry(parent).or_insert(0);
+                if *pf & SEEN == 0 {
+                    *pf |= SEEN;
+                    queue.push(Queued::new(parent_node.time, seq, parent));
+                    seq += 1;
+                }
+            }
+        }
+        if uninteresting {
+            mark_parents_uninteresting(dag, &mut flags, id)?;
+            slop = still_interesting(&queue, &flags, date, slop);
+            if slop == 0 {
+                break;
+            }
+            continue;
+        }
+        date = node.time;
+        listed.push(id);
+    }
+    let mut shown = Vec::with_capacity(listed.len());
+    for id in listed.into_iter().rev() {
+        if flags.get(&id).is_some_and(|f| f & UNINTERESTING != 0) {
+            continue;
+        }
+        if !first_parent && dag.node(id)?.parents.len() > 1 {
+            continue;
+        }
+        shown.push(id);
+    }
+    Ok(shown)
+}
+
+/// Git's `mark_parents_uninteresting`: marks the ancestors of `id` uninteresting, as far as
+/// the walk has parsed them (a commit not parsed yet has no parents to follow).
+fn mark_parents_uninteresting<D: Dag>(
+    dag: &mut D,
+    flags: &mut gix::hashtable::hash_map::HashMap<D::Id, u8>,
+    id: D::Id,
+) -> Result<()> {
+    if flags.get(&id).is_none_or(|f| f & PARSED == 0) {
+        return Ok(());
+    }
+    let mut stack: Vec<D::Id> = dag.node(id)?.parents.clone();
+    while let Some(commit) = stack.pop() {
+        let flag = flags.entry(commit).or_insert(0);
+        if *flag & UNINTERESTING != 0 {
+            continue;
+        }
+        *flag |= UNINTERESTING;
+        if *flag & PARSED != 0 {
+            stack.extend(dag.node(commit)?.parents.iter().copied());
+        }
+    }
+    Ok(())
+}
+
+/// Git's `still_interesting`: whether the walk must go on after an uninteresting commit.
+fn still_interesting<Id: Copy + Eq + Hash>(
+    queue: &BinaryHeap<Queued<Id>>,
+    flags: &gix::hashtable::hash_map::HashMap<Id, u8>,
+    date: i64,
+    slop: u32,
+) -> u32 {
+    let Some(head) = queue.peek() else {
+        return 0;
+    };
+    if date <= head.time {
+        return SLOP;
+    }
+    if queue
+        .iter()
+        .any(|q| flags.get(&q.id).is_none_or(|f| f & UNINTERESTING == 0))
+    {
+        return SLOP;
+    }
+    slop - 1
+}
+
+/// A repository opened for reading history fast.
+pub struct GitDag {
+    repo: gix::Repository,
+    dir: PathBuf,
+    buf: Vec<u8>,
+    nodes: gix::hashtable::HashMap<ObjectId, Rc<Node<ObjectId>>>,
+    shallow: HashSet<ObjectId>,
+}
+
+impl GitDag {
+    /// Opens the repository that contains `dir`.
+    pub fn open(dir: &Path) -> Result<GitDag> {
+        let mut repo = gix::discover(dir).map_err(|err| {
+            anyhow!(
+                "{} is not inside a git repository ({err}); run shipline in the checkout of the \
+                 app's repository, or point --dir at it",
+                dir.display()
+            )
+        })?;
+        repo.object_cache_size_if_unset(16 * 1024 * 1024);
+        // Without this, every lookup of an object that is not found (and every id shortening)
+        // re-reads the pack directory: most of the time of a long walk.
+        repo.objects.refresh_never();
+        let shallow = repo
+            .shallow_commits()
+            .context("could not read the shallow boundary of the clone (.git/shallow)")?
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        Ok(GitDag {
+            repo,
+            dir: dir.to_path_buf(),
+            buf: Vec::new(),
+            nodes: Default::default(),
+            shallow,
+        })
+    }
+
+    /// The underlying repository.
+    pub fn repo(&self) -> &gix::Repository {
+        &self.repo
+    }
+
+    /// Whether the clone is shallow.
+    pub fn shallow(&self) -> bool {
+        !self.shallow.is_empty()
+    }
+
+    /// Whether the clone has the commit.
+    pub fn has_commit(&self, id: ObjectId) -> bool {
+        self.repo.has_object(id)
+    }
+
+    /// Resolves a revision to a commit id, peeling tags.
+    pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
+        let object = self
+            .repo
+            .rev_parse_single(rev)
+            .map_err(anyhow::Error::from)
+            .and_then(|id| id.object().map_err(anyhow::Error::from))
+            .map_err(|err| {
+                anyhow!(
+                    "the revision {rev:?} does not resolve to a commit in the repository at {} ({err})",
+                    self.dir.display()
+                )
+            })?;
+        let kind = object.kind;
+        let commit = object
+            .peel_to_commit()
+            .map_err(|_| anyhow!("the revision {rev:?} names a {kind}, not a commit"))?;
+        Ok(commit.id)
+    }
+
+    /// The raw bytes of commit `id`, for the notes' author and message.
+    pub fn raw_commit(&mut self, id: ObjectId) -> Result<Vec<u8>> {
+        let data = self
+            .repo
+            .objects
+            .try_find(&id, &mut self.buf)
+            .with_context(|| format!("could not read commit {id}"))?
+            .ok_or_else(|| anyhow!("commit {id} is missing from the clone"))?;
+        if data.kind != gix::object::Kind::Commit {
+            bail!("object {id} is a {}, not a commit", data.kind);
+        }
+        Ok(data.data.to_vec())
+    }
+}
+
+impl Dag for GitDag {
+    type Id = ObjectId;
+
+    fn node(&mut self, id: ObjectId) -> Result<Rc<Node<ObjectId>>> {
+        if let Some(node) = self.nodes.get(&id) {
+            return Ok(node.clone());
+        }
+        let data = self
+            .repo
+            .objects
+            .try_find(&id, &mut self.buf)
+            .with_context(|| format!("could not read commit {id}"))?
+            .ok_or_else(|| anyhow!("commit {id} is missing from the clone"))?;
+        if data.kind != gix::object::Kind::Commit {
+            bail!("object {id} is a {}, not a commit", data.kind);
+        }
+        let (time, mut parents) =
+            parse_header(data.data).with_context(|| format!("commit {id} is malformed"))?;
+        if self.shallow.contains(&id) {
+            parents.clear();
+        }
+        let node = Rc::new(Node { time, parents });
+        self.nodes.insert(id, node.clone());
+        Ok(node)
+    }
+
+    fn is_shallow(&self, id: ObjectId) -> bool {
+        self.shallow.contains(&id)
+    }
+}
+
+/// The committer time and the parents of a raw commit.
+fn parse_header(data: &[u8]) -> Result<(i64, Vec<ObjectId>)> {
+    let mut parents = Vec::with_capacity(1);
+    let mut time = None;
+    for line in data.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            break;
+        }
+        if let Some(hex) = line.strip_prefix(b"parent ") {
+            parents.push(ObjectId::from_hex(hex).map_err(|e| anyhow!("bad parent id: {e}"))?);
+        } else if let Some(ident) = line.strip_prefix(b"committer ") {
+            time = Some(ident_time(ident));
+        }
+    }
+    Ok((time.unwrap_or(0), parents))
+}
+
+/// The time of an identity line (`Name <email> 1700000000 +0000`), as git reads it: the
+/// number after the last `>`, 0 when there is none.
+fn ident_time(ident: &[u8]) -> i64 {
+    let Some(end) = ident.iter().rposition(|&b| b == b'>') else {
+        return 0;
+    };
+    let digits: Vec<u8> = ident[end + 1..]
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ')
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// An in-memory graph: id → (time, parents).
+    struct Mem {
+        nodes: HashMap<u32, Rc<Node<u32>>>,
+        shallow: HashSet<u32>,
+    }
+
+    impl Mem {
+        fn new(edges: &[(u32, i64, &[u32])]) -> Mem {
+            Mem {
+                nodes: edges
+                    .iter()
+                    .map(|(id, time, parents)| {
+                        (
+                            *id,
+                            Rc::new(Node {
+                                time: *time,
+                                parents: parents.to_vec(),
+                            }),
+                        )
+                    })
+                    .collect(),
+                shallow: HashSet::new(),
+            }
+        }
+    }
+
+    impl Dag for Mem {
+        type Id = u32;
+        fn node(&mut self, id: u32) -> Result<Rc<Node<u32>>> {
+            self.nodes
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| anyhow!("no commit {id}"))
+        }
+        fn is_shallow(&self, id: u32) -> bool {
+            self.shallow.contains(&id)
+        }
+    }
+
+    /// 1 ← 2 ← 3 ← 4 (merge of 3 and 6) ← 7; 1 ← 5 ← 6.
+    fn merged() -> Mem {
+        Mem::new(&[
+            (1, 10, &[]),
+            (2, 20, &[1]),
+            (3, 30, &[2]),
+            (5, 25, &[1]),
+            (6, 35, &[5]),
+            (4, 40, &[3, 6]),
+            (7, 50, &[4]),
+        ])
+    }
+
+    #[test]
+    fn relate_tells_the_four_cases_apart() {
+        let mut g = merged();
+        let rel = |g: &mut Mem, a, b| relate(g, a, b).unwrap().ancestry;
+        assert_eq!(rel(&mut g, 2, 7), Ancestry::Forward);
+        assert_eq!(rel(&mut g, 6, 7), Ancestry::Forward);
+        assert_eq!(rel(&mut g, 7, 2), Ancestry::Backward);
+        assert_eq!(rel(&mut g, 3, 6), Ancestry::Diverged);
+    }
+
+    #[test]
+    fn relate_is_exact_when_dates_lie() {
+        // 3's date is older than its ancestors': a date-bounded walk would stop too early.
+        let mut g = Mem::new(&[(1, 100, &[]), (2, 200, &[1]), (3, 5, &[2]), (4, 300, &[3])]);
+        assert_eq!(relate(&mut g, 1, 4).unwrap().ancestry, Ancestry::Forward);
+        assert_eq!(relate(&mut g, 4, 1).unwrap().ancestry, Ancestry::Backward);
+    }
+
+    #[test]
+    fn relate_flags_a_shallow_boundary_inside_the_range() {
+        let mut g = Mem::new(&[(2, 20, &[]), (3, 30, &[2]), (9, 90, &[])]);
+        g.shallow.insert(2);
+        assert!(relate(&mut g, 9, 3).unwrap().incomplete);
+        // A boundary below both sides is history they share: no doubt.
+        let mut g = Mem::new(&[(2, 20, &[]), (3, 30, &[2]), (4, 40, &[3])]);
+        g.shallow.insert(2);
+        let r = relate(&mut g, 3, 4).unwrap();
+        assert_eq!((r.ancestry, r.incomplete), (Ancestry::Forward, false));
+    }
+
+    #[test]
+    fn log_skips_merges_or_follows_first_parents() {
+        let mut g = merged();
+        assert_eq!(log(&mut g, 2, 7, false).unwrap(), vec![5, 3, 6, 7]);
+        assert_eq!(log(&mut g, 2, 7, true).unwrap(), vec![3, 4, 7]);
+        assert_eq!(log(&mut g, 7, 2, false).unwrap(), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn log_orders_by_date_then_queue_order() {
+        // Two children of 1 with the same date: the one queued first (first parent) wins.
+        let mut g = Mem::new(&[(1, 10, &[]), (2, 20, &[1]), (3, 20, &[1]), (4, 30, &[2, 3])]);
+        assert_eq!(log(&mut g, 1, 4, true).unwrap(), vec![2, 4]);
+        assert_eq!(log(&mut g, 1, 4, false).unwrap(), vec![3, 2]);
+    }
+
+    #[test]
+    fn parses_commit_headers() {
+        let raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\
+parent 1111111111111111111111111111111111111111\n\
+parent 2222222222222222222222222222222222222222\n\
+author A <a@x> 1700000000 +0100\n\
+committer C <c@x> 1700000099 -0500\n\
+gpgsig -----BEGIN PGP SIGNATURE-----\n \n -----END PGP SIGNATURE-----\n\
+\n\
+parent 3333333333333333333333333333333333333333\n";
+        let (time, parents) = parse_header(raw).unwrap();
+        assert_eq!(time, 1_700_000_099);
+        assert_eq!(parents.len(), 2);
+        assert_eq!(ident_time(b"No Date <x>"), 0);
+    }
+}
