@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use pico_args::Arguments;
 
+pub use crate::steps::lock::Mode as LockMode;
+
 /// Bad usage or configuration: exit code 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);
@@ -46,6 +48,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// `shipline promote`.
     Promote(PromoteArgs),
+    /// `shipline lock`.
+    Lock(LockArgs),
 }
 
 /// A set of HTTP statuses an endpoint may answer: `200`, `200,204`, `2xx`, `200-299`.
@@ -279,6 +283,54 @@ pub struct NotifyArgs {
     pub state: PathBuf,
 }
 
+/// The CI whose build queue `shipline lock` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockProvider {
+    /// CircleCI (API v2).
+    CircleCi,
+    /// GitHub Actions (REST).
+    GitHub,
+}
+
+/// What `shipline lock` does when `--timeout` passes while it still waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// Fail the step (exit 1): nothing deploys, failure notifications fire.
+    Fail,
+    /// Take the lock anyway, with a warning.
+    Proceed,
+}
+
+/// Options of `shipline lock`.
+#[derive(Debug, Clone)]
+pub struct LockArgs {
+    /// The CI; `None` detects it.
+    pub provider: Option<LockProvider>,
+    /// The branch whose deploys queue together; `None` takes the CI's.
+    pub branch: Option<String>,
+    /// The job of the lock's name; `None` takes the current job's.
+    pub job: Option<String>,
+    /// CircleCI project slug (`gh/org/repo`, `circleci/<org-id>/<project-id>`); `None` derives
+    /// it from the environment.
+    pub project: Option<String>,
+    /// Queue or latest.
+    pub mode: LockMode,
+    /// Builds on hold for an approval block too.
+    pub include_on_hold: bool,
+    /// Interval between polls; `None` is the provider's default.
+    pub poll: Option<Duration>,
+    /// How long to wait at most.
+    pub timeout: Duration,
+    /// What to do then.
+    pub on_timeout: OnTimeout,
+    /// Ignore builds whose job has run longer than this.
+    pub stale_after: Option<Duration>,
+    /// The state file.
+    pub state: PathBuf,
+    /// The command to run once the lock is held (`-- CMD ARGS...`); empty for none.
+    pub command: Vec<OsString>,
+}
+
 /// Options of `shipline deploy`.
 #[derive(Debug, Clone)]
 pub struct DeployArgs {
@@ -319,6 +371,7 @@ Commands:
   promote   Ship the exact slug staging runs to production, behind the deploy guards
   notes     Release notes: the commits between what is live and what is shipping
   notify    Tell Slack what happened, with release notes and an on-call mention on failure
+  lock      One deploy at a time per branch on CircleCI or GitHub Actions; skip superseded builds
 
 Options:
   -h, --help       Print help (`shipline <COMMAND> --help` for a command's options)
@@ -541,6 +594,63 @@ Options:
 Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
 ";
 
+/// The help of `shipline lock`.
+pub const LOCK_HELP: &str = "\
+One deploy at a time per branch: wait until no earlier build of this job on this branch is in
+flight; in latest mode, skip when a newer build has overtaken this one
+
+Usage: shipline lock [OPTIONS] [-- CMD ARGS...]
+
+The CI's own record of its builds is the queue: builds are ordered by number (CircleCI pipeline
+number, GitHub run number), numerically. An earlier build blocks while its job of the same name
+is running, queued, blocked waiting for its own upstream jobs, or its pipeline is still setting
+up; a build on hold for a manual approval blocks only with --include-on-hold. Before taking the
+lock the verdict is confirmed by a second read. Each poll says whom it waits behind.
+
+Modes:
+  queue     every build deploys, one at a time, oldest first (the default)
+  latest    a build exits as skipped (exit 0, recorded) when a newer build's job has reached
+            the lock (is running) or has already succeeded; a newer build still blocked on its
+            tests never makes it skip, and the newest build never skips
+
+With `-- CMD ARGS...` the command runs once the lock is held and shipline exits with its code;
+when the lock skips, the command does not run. Without a command the verdict goes to the state
+file: later `shipline deploy`, `promote` and `verify` steps of the job skip when the lock
+skipped.
+
+Options:
+      --provider CI          circleci or github [default: detected from CIRCLECI/GITHUB_ACTIONS]
+                                                                            [SHIPLINE_PROVIDER]
+      --branch NAME          Branch whose deploys queue together [default: CIRCLE_BRANCH,
+                             GITHUB_REF_NAME]; required on tag builds       [SHIPLINE_BRANCH]
+      --job NAME             Job whose builds queue [default: CIRCLE_JOB, GITHUB_JOB]
+                                                                            [SHIPLINE_JOB]
+      --project SLUG         CircleCI project: gh/ORG/REPO, bb/ORG/REPO or
+                             circleci/ORG-ID/PROJECT-ID [default: from CIRCLE_* variables]
+                                                                            [SHIPLINE_PROJECT]
+      --mode MODE            queue or latest [default: queue]               [SHIPLINE_MODE]
+      --include-on-hold      Builds waiting for a manual approval block too [SHIPLINE_INCLUDE_ON_HOLD]
+      --poll DURATION        Interval between polls [default: 10s on CircleCI, 30s on GitHub]
+                                                                            [SHIPLINE_POLL]
+      --timeout DURATION     Longest wait [default: 30m]                    [SHIPLINE_TIMEOUT]
+      --on-timeout POLICY    fail (exit 1, nothing deploys) or proceed (take the lock with a
+                             warning) [default: fail]                       [SHIPLINE_ON_TIMEOUT]
+      --stale-after DURATION Ignore (and report) a build whose job has been running longer than
+                             this: the escape from builds stuck running [default: off]
+                                                                            [SHIPLINE_STALE_AFTER]
+      --state PATH           State file [default: .shipline/state.json]     [SHIPLINE_STATE]
+  -h, --help                 Print help
+
+Environment:
+  CIRCLE_TOKEN                 CircleCI personal API token (project tokens do not work with
+                               API v2)
+  SHIPLINE_CIRCLECI_API_URL    CircleCI API base [default: https://circleci.com/api/v2]
+  GITHUB_TOKEN                 GitHub token with `actions: read`
+  GITHUB_API_URL               GitHub API base [default: https://api.github.com]
+
+An API error that persists after retries fails the step: the lock never deploys on a guess.
+";
+
 /// Parses the command line (without the program name).
 pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     parse_with_env(args, &|name| std::env::var(name).ok())
@@ -551,6 +661,20 @@ pub fn parse_with_env(
     args: Vec<OsString>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Command, UsageError> {
+    let mut args = args;
+    // `shipline lock [options] -- CMD ARGS...`: everything after the first `--` is the command.
+    let command = if args.first().is_some_and(|a| a == "lock") {
+        match args.iter().position(|a| a == "--") {
+            Some(at) => {
+                let command = args.split_off(at + 1);
+                args.pop();
+                Some(command)
+            }
+            None => Some(Vec::new()),
+        }
+    } else {
+        None
+    };
     let raw: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -585,6 +709,7 @@ pub fn parse_with_env(
             Some("rollback") => Ok(Command::Help(ROLLBACK_HELP)),
             Some("promote") => Ok(Command::Help(PROMOTE_HELP)),
             Some("notify") => Ok(Command::Help(NOTIFY_HELP)),
+            Some("lock") => Ok(Command::Help(LOCK_HELP)),
             None => Ok(Command::Help(HELP)),
             Some(other) => Err(usage(format!(
                 "unknown command `{other}`; see `shipline --help`"
@@ -625,6 +750,12 @@ pub fn parse_with_env(
                 return Ok(Command::Help(NOTIFY_HELP));
             }
             parse_notify(args, env, &raw).map(Command::Notify)
+        }
+        Some("lock") => {
+            if args.contains(["-h", "--help"]) {
+                return Ok(Command::Help(LOCK_HELP));
+            }
+            parse_lock(args, env, &raw, command.unwrap_or_default()).map(Command::Lock)
         }
         Some(other) => Err(usage(format!(
             "unknown command `{other}`; see `shipline --help`"
@@ -970,6 +1101,76 @@ fn parse_promote(
     })
 }
 
+fn parse_lock(
+    mut args: Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+    raw: &[String],
+    command: Vec<OsString>,
+) -> Result<LockArgs, UsageError> {
+    let mut o = Options {
+        args: &mut args,
+        env,
+        raw,
+    };
+    let provider = match o.string("--provider")?.as_deref().map(str::trim) {
+        None => None,
+        Some("circleci" | "circle" | "CircleCI") => Some(LockProvider::CircleCi),
+        Some("github" | "github-actions" | "GitHub") => Some(LockProvider::GitHub),
+        Some(other) => {
+            return Err(usage(format!(
+                "--provider takes circleci or github, not `{other}`"
+            )))
+        }
+    };
+    let branch = o.string("--branch")?;
+    let job = o.string("--job")?;
+    let project = o.string("--project")?;
+    let mode = match o.string("--mode")?.as_deref().map(str::trim) {
+        None | Some("queue") => LockMode::Queue,
+        Some("latest") => LockMode::Latest,
+        Some(other) => {
+            return Err(usage(format!(
+                "--mode takes queue (every build deploys, in order) or latest (superseded builds skip), not `{other}`"
+            )))
+        }
+    };
+    let include_on_hold = o.flag("--include-on-hold")?;
+    let poll = o.duration("--poll")?;
+    let timeout = o
+        .duration("--timeout")?
+        .unwrap_or(Duration::from_secs(30 * 60));
+    let on_timeout = match o.string("--on-timeout")?.as_deref().map(str::trim) {
+        None | Some("fail") => OnTimeout::Fail,
+        Some("proceed") => OnTimeout::Proceed,
+        Some(other) => {
+            return Err(usage(format!(
+                "--on-timeout takes fail or proceed, not `{other}`"
+            )))
+        }
+    };
+    let stale_after = o.duration("--stale-after")?;
+    let state = o.string("--state")?;
+    finish(args, "lock")?;
+    if let Some(project) = &project {
+        crate::circleci::ProjectSlug::parse(project)
+            .map_err(|why| usage(format!("--project: {why}")))?;
+    }
+    Ok(LockArgs {
+        provider,
+        branch: branch.filter(|b| !b.trim().is_empty()),
+        job: job.filter(|j| !j.trim().is_empty()),
+        project,
+        mode,
+        include_on_hold,
+        poll,
+        timeout,
+        on_timeout,
+        stale_after,
+        state: state_path(state),
+        command,
+    })
+}
+
 fn state_path(flag: Option<String>) -> PathBuf {
     flag.map(PathBuf::from)
         .unwrap_or_else(crate::outcome::State::default_path)
@@ -1297,6 +1498,53 @@ mod tests {
         assert!(error(&["notify", "--on", "failed,maybe"], &[]).contains("`maybe`"));
         assert!(error(&["notify", "--status", "great"], &[]).contains("--status"));
         assert!(error(&["notify", "--bogus"], &[]).contains("shipline notify --help"));
+    }
+
+    #[test]
+    fn lock_options_and_the_command_after_the_separator() {
+        match parse_args(
+            &[
+                "lock", "--mode", "latest", "--poll", "2s", "--", "make", "deploy", "--app", "x",
+            ],
+            &[
+                ("SHIPLINE_ON_TIMEOUT", "proceed"),
+                ("SHIPLINE_JOB", "deploy prod"),
+            ],
+        ) {
+            Ok(Command::Lock(l)) => {
+                assert_eq!(l.mode, LockMode::Latest);
+                assert_eq!(l.poll, Some(Duration::from_secs(2)));
+                assert_eq!(l.on_timeout, OnTimeout::Proceed);
+                assert_eq!(l.job.as_deref(), Some("deploy prod"));
+                assert_eq!(l.timeout, Duration::from_secs(1800));
+                assert_eq!(l.command, ["make", "deploy", "--app", "x"]);
+                assert!(l.provider.is_none() && l.stale_after.is_none() && !l.include_on_hold);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_args(&["lock", "--provider", "circleci"], &[]) {
+            Ok(Command::Lock(l)) => {
+                assert_eq!(l.provider, Some(LockProvider::CircleCi));
+                assert!(l.command.is_empty());
+                assert_eq!(l.mode, LockMode::Queue);
+                assert_eq!(l.on_timeout, OnTimeout::Fail);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(error(&["lock", "--mode", "newest"], &[]).contains("--mode"));
+        assert!(error(&["lock", "--on-timeout", "wait"], &[]).contains("--on-timeout"));
+        assert!(error(&["lock", "--provider", "jenkins"], &[]).contains("--provider"));
+        assert!(error(&["lock", "--project", "acme/shop"], &[]).contains("--project"));
+        assert!(error(&["lock", "make"], &[]).contains("unexpected argument `make`"));
+        assert!(
+            error(&["lock"], &[("SHIPLINE_STALE_AFTER", "soon")]).contains("SHIPLINE_STALE_AFTER")
+        );
+        // Only lock takes a command.
+        assert!(error(&["deploy", "--app", "a", "--", "x"], &[]).contains("`--`"));
+        assert!(matches!(
+            parse_args(&["help", "lock"], &[]),
+            Ok(Command::Help(LOCK_HELP))
+        ));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! to an exit code; everything else lives in the modules below.
 
 mod ci;
+mod circleci;
 mod cli;
 mod git;
 mod github;
@@ -59,6 +60,15 @@ fn main() -> ExitCode {
                 steps::promote::run(&args, state)
             })
         }
+        Command::Lock(args) => {
+            let result = steps::run_step("lock", &[], &args.state, false, |state| {
+                steps::lock::run(&args, state)
+            });
+            if matches!(result, Ok(Outcome::Done)) && !args.command.is_empty() {
+                return run_command(&args.command);
+            }
+            result
+        }
         Command::Deploy(args) => {
             steps::run_step("deploy", &["lock"], &args.state, args.dry_run, |state| {
                 steps::deploy::run(&args, state)
@@ -84,6 +94,43 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+    }
+}
+
+/// Runs the command given after `shipline lock ... --` with the lock held, and exits with its
+/// code (128 + the signal's number when a signal ended it, as shells report it).
+fn run_command(command: &[std::ffi::OsString]) -> ExitCode {
+    let shown = command
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    ci::say(&format!("Running with the lock held: {shown}"));
+    match std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .status()
+    {
+        Ok(status) => {
+            let code = status.code().unwrap_or_else(|| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::process::ExitStatusExt;
+                    128 + status.signal().unwrap_or(0)
+                }
+                #[cfg(not(unix))]
+                {
+                    1
+                }
+            });
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Err(error) => {
+            ci::error(&format!(
+                "could not run `{}` after taking the lock: {error}",
+                command[0].to_string_lossy()
+            ));
+            ExitCode::from(1)
         }
     }
 }

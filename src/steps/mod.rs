@@ -4,6 +4,7 @@
 
 pub mod deploy;
 pub mod follow;
+pub mod lock;
 pub mod notes;
 pub mod notify;
 pub mod promote;

@@ -5,6 +5,8 @@
 //! scripted per test: what a build prints and how it ends, which request fails next, how much
 //! rate limit is left. Every request is recorded so tests can assert what a service received.
 //!
+//! - [`circleci`]: CircleCI API v2 as `shipline lock` reads it, driven by a simulation of
+//!   builds that start, wait on their tests, reach the lock, run and finish.
 //! - [`heroku`]: the Heroku Platform API (with dynos that boot release by release, preboot,
 //!   pipelines and promotions), its S3 stand-in for source blobs, and the build and release
 //!   output streams.
@@ -16,6 +18,7 @@
 //! - [`target`]: a scriptable HTTP app for endpoint checks (statuses in sequence, slow
 //!   answers, redirects, a port where nothing listens).
 
+pub mod circleci;
 pub mod github;
 pub mod heroku;
 pub mod server;

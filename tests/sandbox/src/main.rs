@@ -1,4 +1,7 @@
-//! `shipline-sandbox`: runs a fake service until killed, for `scripts/demo` and manual trials.
+//! `shipline-sandbox`: runs a fake service until killed, for `scripts/demo` and manual trials;
+//! `shipline-sandbox bench-lock` runs the lock simulation benchmark.
+
+mod bench_lock;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +13,7 @@ shipline-sandbox: fake services on 127.0.0.1 for shipline's demo and tests
 
 USAGE:
     shipline-sandbox heroku --app NAME [OPTIONS]
+    shipline-sandbox bench-lock --shipline PATH [BENCH OPTIONS]
 
 Starts a fake Heroku Platform API with one Cedar app, prints its base URL (or writes it to
 --port-file) and serves until killed. Every build prints realistic heroku/nodejs buildpack
@@ -26,6 +30,18 @@ OPTIONS:
     --slack-webhook-file PATH
                           also start a fake Slack and write its incoming-webhook URL to PATH
     -h, --help            show this help
+
+BENCH-LOCK runs builds arriving over a period on the fake CircleCI, each running
+`shipline lock -- <deploy>` in its deploy job, time scaled down, and reports the hand-off
+delay and API requests per waiting build per minute (in unscaled time):
+    --shipline PATH       the shipline binary (required)
+    --builds N            builds [default: 10]
+    --over SECONDS        period over which they arrive [default: 60]
+    --tests SECONDS       how long each build's tests run (±10 %) [default: 120]
+    --deploy SECONDS      how long each deploy holds the lock [default: 45]
+    --poll SECONDS        shipline's --poll [default: 10]
+    --scale N             time runs N times faster [default: 20]
+    --mode MODE           queue or latest [default: queue]
 ";
 
 /// Demo default so scripts can export the key before the server starts.
@@ -46,7 +62,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut iter = args.iter();
     match iter.next().map(String::as_str) {
         Some("heroku") => {}
-        Some(other) => return Err(format!("unknown service {other:?} (expected `heroku`)")),
+        Some(other) => {
+            return Err(format!(
+                "unknown service {other:?} (expected `heroku` or `bench-lock`)"
+            ))
+        }
         None => return Err("missing service (expected `heroku`)".into()),
     }
     let mut options = Options {
@@ -91,8 +111,64 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
+fn bench(args: &[String]) -> Result<bench_lock::Bench, String> {
+    let mut bench = bench_lock::Bench {
+        shipline: Default::default(),
+        builds: 10,
+        over: Duration::from_secs(60),
+        tests: Duration::from_secs(120),
+        deploy: Duration::from_secs(45),
+        poll: Duration::from_secs(10),
+        scale: 20.0,
+        mode: "queue".into(),
+    };
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let value = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let secs = || -> Result<Duration, String> {
+            value
+                .trim_end_matches('s')
+                .parse::<f64>()
+                .map(Duration::from_secs_f64)
+                .map_err(|_| format!("{flag} takes seconds, not {value:?}"))
+        };
+        match flag.as_str() {
+            "--shipline" => bench.shipline = value.into(),
+            "--builds" => {
+                bench.builds = value
+                    .parse()
+                    .map_err(|_| format!("bad --builds {value:?}"))?
+            }
+            "--over" => bench.over = secs()?,
+            "--tests" => bench.tests = secs()?,
+            "--deploy" => bench.deploy = secs()?,
+            "--poll" => bench.poll = secs()?,
+            "--scale" => {
+                bench.scale = value
+                    .parse()
+                    .map_err(|_| format!("bad --scale {value:?}"))?
+            }
+            "--mode" => bench.mode = value.clone(),
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    if bench.shipline.as_os_str().is_empty() {
+        return Err("--shipline PATH is required".into());
+    }
+    Ok(bench)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench-lock") {
+        return match bench(&args[1..]).and_then(|b| bench_lock::run(&b)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shipline-sandbox bench-lock: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{USAGE}");
         return if args.is_empty() {
