@@ -365,13 +365,13 @@ shipline — continuous deployment from CI to Heroku, one step per CI config lin
 Usage: shipline <COMMAND> [OPTIONS]
 
 Commands:
+  lock      One deploy at a time per branch on CircleCI or GitHub Actions; skip superseded builds
   deploy    Deploy a commit to a Heroku app through the Platform API, behind safety guards
   verify    Prove the new release is healthy: dynos up, endpoints answering; roll back if not
   rollback  Roll an app back to an earlier release
   promote   Ship the exact slug staging runs to production, behind the deploy guards
   notes     Release notes: the commits between what is live and what is shipping
   notify    Tell Slack what happened, with release notes and an on-call mention on failure
-  lock      One deploy at a time per branch on CircleCI or GitHub Actions; skip superseded builds
 
 Options:
   -h, --help       Print help (`shipline <COMMAND> --help` for a command's options)
