@@ -29,6 +29,11 @@ OPTIONS:
     --preboot             enable the preboot feature
     --slack-webhook-file PATH
                           also start a fake Slack and write its incoming-webhook URL to PATH
+    --circleci-env-file PATH
+                          also start a fake CircleCI with one build of `main` whose `deploy`
+                          job has reached the lock, and write the environment that job would
+                          have (CIRCLE_*, CIRCLE_TOKEN, SHIPLINE_CIRCLECI_API_URL) to PATH,
+                          one KEY=VALUE per line
     -h, --help            show this help
 
 BENCH-LOCK runs builds arriving over a period on the fake CircleCI, each running
@@ -56,6 +61,7 @@ struct Options {
     release_phase: bool,
     preboot: bool,
     slack_webhook_file: Option<String>,
+    circleci_env_file: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -78,6 +84,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         release_phase: false,
         preboot: false,
         slack_webhook_file: None,
+        circleci_env_file: None,
     };
     while let Some(arg) = iter.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -102,6 +109,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--release-phase" => options.release_phase = true,
             "--preboot" => options.preboot = true,
             "--slack-webhook-file" => options.slack_webhook_file = Some(value()?),
+            "--circleci-env-file" => options.circleci_env_file = Some(value()?),
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
@@ -221,6 +229,27 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             Some(slack)
+        }
+    };
+    let _circleci = match &options.circleci_env_file {
+        None => None,
+        Some(path) => {
+            let circleci = shipline_sandbox::circleci::CircleCi::start();
+            let build = circleci.start_build(shipline_sandbox::circleci::BuildSpec::branch(
+                "main",
+                std::time::Duration::ZERO,
+            ));
+            circleci.wait_at_lock(&build, std::time::Duration::from_secs(10));
+            let env: String = circleci
+                .job_env(&build, circleci.token())
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect();
+            if let Err(e) = write_whole(path, env.trim_end()) {
+                eprintln!("shipline-sandbox: cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Some((circleci, build))
         }
     };
     let url = heroku.url();
