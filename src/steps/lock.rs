@@ -7,7 +7,8 @@
 //! shipline's own: nothing to leak, nothing to go stale.
 //!
 //! Polling is frugal: a full read of the queue (every page of every list) happens at the start,
-//! whenever a watched build changes, before any verdict that ends the wait, and every
+//! whenever a watched build changes, before taking the lock (a skip is confirmed by re-reading
+//! the newer build alone), and every
 //! [`FULL_READ_EVERY`] polls; in between only the build this one waits behind directly (and, in
 //! `latest` mode, the nearest newer build not yet at the lock) is re-read.
 
@@ -43,6 +44,12 @@ pub trait Queue {
     fn scope(&self) -> String;
     /// Reads every build that can matter: the earlier ones, and with `newer` the later ones.
     fn read(&mut self, newer: bool) -> Result<Vec<Build>>;
+    /// A read that may not take shortcuts: the one that confirms taking the lock. A queue
+    /// whose [`Queue::read`] looks at newer builds only until the nearest one still in its
+    /// tests (enough to wait, not to deploy) reads them all here.
+    fn read_all(&mut self, newer: bool) -> Result<Vec<Build>> {
+        self.read(newer)
+    }
     /// Re-reads one build cheaply; `None` when that cannot be done (then a full read follows).
     fn refresh(&mut self, build: &Build) -> Result<Option<Build>>;
 }
@@ -127,11 +134,25 @@ pub fn wait_turn(
             }
         }
         match verdict {
-            LockVerdict::Proceed { .. } | LockVerdict::Skip { .. } => {
+            LockVerdict::Skip { ref by, .. } => {
+                // A newer build at the lock (or done) is enough to skip whatever else the API
+                // has yet to show, so confirming it means re-reading that build alone.
+                std::thread::sleep(timing.confirm);
+                if let Some(fresh) = queue.refresh(by)? {
+                    if fresh.state.supersedes() {
+                        waited.elapsed = started.elapsed();
+                        return Ok((Ending::Skip(fresh), waited));
+                    }
+                }
+                view = queue.read(newer)?;
+                since_full = 0;
+                dirty = false;
+            }
+            LockVerdict::Proceed { .. } => {
                 // Confirm with a full read a moment later: the API may lag behind a build that
                 // just started, and two builds deciding at once must both see each other.
                 std::thread::sleep(timing.confirm);
-                view = queue.read(newer)?;
+                view = queue.read_all(newer)?;
                 since_full = 0;
                 dirty = false;
                 let again = decide(&own, &view, policy, SystemTime::now());

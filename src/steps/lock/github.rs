@@ -3,7 +3,7 @@
 //!
 //! A full read lists the workflow's runs on the branch (every `Link` page, newest first, down
 //! to the oldest that can matter) and reads jobs only where the run alone does not tell
-//! enough: earlier runs nearest first until one blocks, newer runs (in `latest` mode) newest
+//! enough: earlier runs nearest first until one blocks, newer runs (in `latest` mode) nearest
 //! first until one supersedes. Jobs of a finished run are kept until it is re-run. Between
 //! full reads, [`GitHubQueue::refresh`] re-reads the jobs of one watched run: one request.
 
@@ -252,6 +252,24 @@ impl Queue for GitHubQueue {
     }
 
     fn read(&mut self, newer: bool) -> Result<Vec<Build>> {
+        self.read_runs(newer, false)
+    }
+
+    fn read_all(&mut self, newer: bool) -> Result<Vec<Build>> {
+        self.read_runs(newer, true)
+    }
+
+    fn refresh(&mut self, build: &Build) -> Result<Option<Build>> {
+        self.refresh_run(build)
+    }
+}
+
+impl GitHubQueue {
+    /// A full read. Jobs are read for earlier runs nearest first until one blocks; for newer
+    /// runs (`newer`) nearest first until one supersedes, and unless `all`, no further than
+    /// the nearest one in flight: enough to decide to wait or to skip. Taking the lock is
+    /// decided on a read with `all`.
+    fn read_runs(&mut self, newer: bool, all: bool) -> Result<Vec<Build>> {
         let runs = self.list()?;
         let own = self.own.key.clone();
         let mut keyed: Vec<(OrderKey, &WorkflowRun)> = runs
@@ -283,11 +301,13 @@ impl Queue for GitHubQueue {
             builds.push(build);
         }
         if newer {
-            // Newer runs, newest first: jobs read until one supersedes.
+            // Newer runs, nearest first: jobs read until one supersedes (any one is reason
+            // enough to skip).
             let mut found = false;
-            for (key, run) in keyed.iter().filter(|(k, _)| *k > own) {
+            for (key, run) in keyed.iter().rev().filter(|(k, _)| *k > own) {
                 let needs_jobs =
                     !found && (run.is_over() || run.status.as_deref() == Some("in_progress"));
+                let looked = needs_jobs && !run.is_over();
                 let build = if needs_jobs {
                     let jobs = self.jobs_of(run)?;
                     self.build(run, key.clone(), Some(&jobs))
@@ -297,13 +317,15 @@ impl Queue for GitHubQueue {
                     self.build(run, key.clone(), None)
                 };
                 found |= build.state.supersedes();
+                // Without `all`, the nearest newer run in flight is enough to wait on.
+                found |= looked && !all;
                 builds.push(build);
             }
         }
         Ok(builds)
     }
 
-    fn refresh(&mut self, build: &Build) -> Result<Option<Build>> {
+    fn refresh_run(&mut self, build: &Build) -> Result<Option<Build>> {
         let Ok(id) = build.key.id.parse::<u64>() else {
             return Ok(None);
         };
