@@ -326,7 +326,11 @@ impl Client {
                         });
                     }
                     let wait = retry_after(&reply)
-                        .or_else(|| window.filter(|_| used_up).map(|(_, reset)| until(reset)))
+                        .or_else(|| {
+                            window.filter(|_| used_up).map(|(_, reset)| {
+                                until(reset).max(self.backoff.delay(attempt, self.jitter()))
+                            })
+                        })
                         .unwrap_or_else(|| self.backoff.delay(attempt, self.jitter()));
                     let wait = if reply.status == 429 {
                         wait.max(self.backoff.delay(attempt, self.jitter()))

@@ -423,3 +423,24 @@ fn a_waiting_run_polls_one_run_between_full_reads() {
         "{requests} requests for {polls} polls"
     );
 }
+
+#[test]
+fn a_used_up_rate_limit_is_waited_out_and_a_low_one_slows_down() {
+    let w = World::new("ghlock-ratelimit");
+    let mine = w.main(0);
+    assert!(w.gh.wait_at_lock(&mine, Duration::from_secs(5)));
+    // The primary limit is used up (403, nothing remaining) and resets in two seconds.
+    w.gh.set_rate_limit_reset_in(2);
+    w.gh.fail_next("/repos/acme/shop/actions/", 403, 1);
+    let run = w.lock_cmd(&mine, &[], 10);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("answered 403; retrying in"), "{run:?}");
+    assert_eq!(w.entries(), [1]);
+
+    // Few requests left: they are spread over the time until the reset.
+    w.gh.set_rate_limit_remaining(10);
+    w.gh.set_rate_limit_reset_in(1);
+    let run = w.lock_cmd(&mine, &[], 10);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.log().contains("rate limit nearly used up"), "{run:?}");
+}

@@ -19,7 +19,8 @@
 //! the requests made with each, so tests and the benchmark can count requests per build.
 //!
 //! Known divergences: no `files` or `author`/`committer` user objects (always `null`), no
-//! GraphQL, no conditional requests, and the rate limit does not reset over time.
+//! GraphQL, no conditional requests, and the rate limit's window is one hour unless a test
+//! sets when it resets ([`GitHub::set_rate_limit_reset_in`]).
 
 pub mod actions;
 mod compare;
@@ -148,6 +149,15 @@ impl GitHub {
     /// Sets the requests left in the primary rate limit; at 0 every request answers 403.
     pub fn set_rate_limit_remaining(&self, n: u64) {
         lock(&self.shared).rate_remaining = n;
+    }
+
+    /// The window resets (to the full limit) `secs` seconds from now.
+    pub fn set_rate_limit_reset_in(&self, secs: u64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        lock(&self.shared).rate_reset = now + secs;
     }
 
     /// Answers the next `times` requests whose path starts with `path_prefix` with `status`
@@ -279,6 +289,14 @@ pub(crate) fn error(status: u16, message: &str) -> Response {
 
 fn handle(shared: &Shared, req: Request) -> Response {
     let mut state = lock(shared);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if now >= state.rate_reset {
+        state.rate_remaining = state.rate_limit;
+        state.rate_reset = now + 3600;
+    }
     state.requests.push(req.clone());
     let response = route(&mut state, &req);
     let used = state.rate_limit - state.rate_remaining;
