@@ -444,3 +444,29 @@ fn a_used_up_rate_limit_is_waited_out_and_a_low_one_slows_down() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.log().contains("rate limit nearly used up"), "{run:?}");
 }
+
+#[test]
+fn latest_mode_looks_at_every_newer_run_before_taking_the_lock() {
+    let w = World::new("ghlock-latest-all");
+    let holder = w.main(0);
+    assert!(w.gh.wait_at_lock(&holder, Duration::from_secs(5)));
+    let mine = w.main(0);
+    assert!(w.gh.wait_at_lock(&mine, Duration::from_secs(5)));
+    // #3 is still testing; #4, with faster tests, is already at the lock.
+    let testing = w.main(5000);
+    let newest = w.main(0);
+    assert!(w.gh.wait_at_lock(&newest, Duration::from_secs(5)));
+    let run = std::thread::scope(|s| {
+        let waiting = s.spawn(|| w.lock_cmd(&mine, &["--mode", "latest"], 10));
+        std::thread::sleep(Duration::from_millis(300));
+        w.gh.finish_run(&holder, true);
+        waiting.join().unwrap()
+    });
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("Skipped: #2 is superseded by #4"),
+        "{run:?}"
+    );
+    assert!(w.entries().is_empty(), "{run:?}");
+    assert_eq!(w.gh.lock_job_status(&testing), "not created");
+}

@@ -339,7 +339,7 @@ impl GitHubQueue {
             // Not created yet: still blocked while other jobs are in flight; otherwise the run
             // may be over or waiting, which only a full read tells.
             let busy = jobs.iter().any(|j| j.conclusion.is_none());
-            if busy && build.state == JobState::Blocked {
+            if busy && matches!(build.state, JobState::Blocked | JobState::Pending) {
                 return Ok(Some(build.clone()));
             }
             return Ok(None);
