@@ -625,8 +625,8 @@ Options:
                                                                             [SHIPLINE_PROVIDER]
       --branch NAME          Branch whose deploys queue together [default: CIRCLE_BRANCH,
                              GITHUB_REF_NAME]; required on tag builds       [SHIPLINE_BRANCH]
-      --job NAME             Job whose builds queue [default: CIRCLE_JOB, GITHUB_JOB]
-                                                                            [SHIPLINE_JOB]
+      --job NAME             Job whose builds queue [default: CIRCLE_JOB, GITHUB_JOB]; on
+                             GitHub, pass the job's `name:` when it has one [SHIPLINE_JOB]
       --project SLUG         CircleCI only: gh/ORG/REPO, bb/ORG/REPO or
                              circleci/ORG-ID/PROJECT-ID [default: from CIRCLE_* variables]
                                                                             [SHIPLINE_PROJECT]
