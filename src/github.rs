@@ -512,6 +512,50 @@ mod tests {
     }
 
     #[test]
+    fn next_pages_are_followed_only_under_the_api_base() {
+        let api = GitHub::new(
+            "https://ghe.example/api/v3/",
+            "t",
+            Instant::now() + Duration::from_secs(5),
+        );
+        assert_eq!(
+            api.under_base(
+                "https://ghe.example/api/v3/repos/o/r/actions/workflows/d.yml/runs?page=2",
+                "runs"
+            )
+            .unwrap(),
+            "/repos/o/r/actions/workflows/d.yml/runs?page=2"
+        );
+        let e = api
+            .under_base("https://elsewhere.example/api/v3/repos?page=2", "runs")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not under GITHUB_API_URL"), "{e}");
+        assert!(api
+            .under_base("https://ghe.example/api/v3.evil/x", "runs")
+            .is_err());
+    }
+
+    #[test]
+    fn actions_errors_ask_for_actions_read() {
+        let reply = Reply::for_test(
+            403,
+            br#"{"message":"Resource not accessible by integration"}"#,
+            "GET /repos/o/r/actions/runs/1",
+        );
+        let text = parse::<WorkflowRun>(reply).unwrap_err().to_string();
+        assert!(text.contains("actions: read"), "{text}");
+        let run: WorkflowRun = serde_json::from_str(
+            r#"{"id":1,"run_number":7,"status":"in_progress","conclusion":"success"}"#,
+        )
+        .unwrap();
+        assert!(
+            run.is_over(),
+            "a conclusion means over, whatever the status says"
+        );
+    }
+
+    #[test]
     fn unknown_statuses_are_kept() {
         let c: Comparison =
             serde_json::from_str(r#"{"status":"sideways","commits":[],"extra":1}"#).unwrap();
