@@ -602,10 +602,12 @@ flight; in latest mode, skip when a newer build has overtaken this one
 Usage: shipline lock [OPTIONS] [-- CMD ARGS...]
 
 The CI's own record of its builds is the queue: builds are ordered by number (CircleCI pipeline
-number, GitHub run number), numerically. An earlier build blocks while its job of the same name
-is running, queued, blocked waiting for its own upstream jobs, or its pipeline is still setting
-up; a build on hold for a manual approval blocks only with --include-on-hold. Before taking the
-lock the verdict is confirmed by a second read. Each poll says whom it waits behind.
+number; GitHub run number of the same workflow file, a re-run placed by when it started),
+numerically. An earlier build blocks while its job of the same name is running, queued, blocked
+waiting for its own upstream jobs, or its pipeline or run is still setting up; a build on hold
+for a manual approval (CircleCI on_hold, GitHub `waiting` for environment reviewers) blocks only
+with --include-on-hold. Before taking the lock the verdict is confirmed by a second read. Each
+poll says whom it waits behind.
 
 Modes:
   queue     every build deploys, one at a time, oldest first (the default)
@@ -623,9 +625,9 @@ Options:
                                                                             [SHIPLINE_PROVIDER]
       --branch NAME          Branch whose deploys queue together [default: CIRCLE_BRANCH,
                              GITHUB_REF_NAME]; required on tag builds       [SHIPLINE_BRANCH]
-      --job NAME             Job whose builds queue [default: CIRCLE_JOB, GITHUB_JOB]
-                                                                            [SHIPLINE_JOB]
-      --project SLUG         CircleCI project: gh/ORG/REPO, bb/ORG/REPO or
+      --job NAME             Job whose builds queue [default: CIRCLE_JOB, GITHUB_JOB]; on
+                             GitHub, pass the job's `name:` when it has one [SHIPLINE_JOB]
+      --project SLUG         CircleCI only: gh/ORG/REPO, bb/ORG/REPO or
                              circleci/ORG-ID/PROJECT-ID [default: from CIRCLE_* variables]
                                                                             [SHIPLINE_PROJECT]
       --mode MODE            queue or latest [default: queue]               [SHIPLINE_MODE]
@@ -645,8 +647,10 @@ Environment:
   CIRCLE_TOKEN                 CircleCI personal API token (project tokens do not work with
                                API v2)
   SHIPLINE_CIRCLECI_API_URL    CircleCI API base [default: https://circleci.com/api/v2]
-  GITHUB_TOKEN                 GitHub token with `actions: read`
+  GITHUB_TOKEN                 GitHub token with `actions: read` (pass `${{ github.token }}`)
   GITHUB_API_URL               GitHub API base [default: https://api.github.com]
+  GITHUB_REPOSITORY, GITHUB_WORKFLOW_REF, GITHUB_RUN_ID
+                               The repository, workflow file and own run (set by GitHub)
 
 An API error that persists after retries fails the step: the lock never deploys on a guess.
 ";

@@ -1,5 +1,6 @@
-//! GitHub REST client: what the steps ask GitHub (for now, comparing two commits when a
-//! shallow CI clone cannot tell what is shipping).
+//! GitHub REST client: what the steps ask GitHub — comparing two commits when a shallow CI
+//! clone cannot tell what is shipping (notes), and the workflow runs and jobs `shipline lock`
+//! queues behind.
 //!
 //! Requests carry `Authorization: Bearer $GITHUB_TOKEN`, GitHub's JSON media type and the
 //! pinned API version; pages are followed through the `Link` header. Errors carry GitHub's
@@ -143,6 +144,19 @@ impl fmt::Display for ApiError {
                 " (GITHUB_TOKEN's API rate limit is used up{when}; GitHub Actions' token allows 1,000 requests an hour per repository)"
             );
         }
+        if self.request.contains("/actions/") {
+            return match self.status {
+                401 => write!(
+                    f,
+                    " (GITHUB_TOKEN is invalid or expired: pass `${{{{ github.token }}}}` to this step as GITHUB_TOKEN)"
+                ),
+                403 | 404 => write!(
+                    f,
+                    " (GITHUB_TOKEN cannot read this repository's workflow runs: grant it `actions: read` in the workflow's `permissions`, and check GITHUB_REPOSITORY and the workflow)"
+                ),
+                _ => Ok(()),
+            };
+        }
         match self.status {
             401 => write!(
                 f,
@@ -238,6 +252,179 @@ impl GitHub {
     }
 }
 
+/// A workflow run, as `shipline lock` reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowRun {
+    /// Global id (`GITHUB_RUN_ID`).
+    pub id: u64,
+    /// Number within the workflow; unchanged by re-runs.
+    pub run_number: u64,
+    /// Attempt (1, or more after a re-run).
+    #[serde(default)]
+    pub run_attempt: Option<u64>,
+    /// `requested`, `queued`, `pending`, `waiting`, `in_progress`, `completed`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Set once the run is over (sometimes while `status` still says `in_progress`).
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    /// The branch it ran on (`null` for some events).
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    /// When the run was created.
+    #[serde(default)]
+    pub created_at: String,
+    /// When its latest attempt started (updated on re-run).
+    #[serde(default)]
+    pub run_started_at: Option<String>,
+    /// When anything in it last changed.
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: String,
+}
+
+impl WorkflowRun {
+    /// Whether it is over: `completed`, or a conclusion is set whatever the status says.
+    pub fn is_over(&self) -> bool {
+        self.status.as_deref() == Some("completed") || self.conclusion.is_some()
+    }
+}
+
+/// A job of a workflow run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowJob {
+    /// Its display name (the job key unless the workflow gives it a `name`).
+    pub name: String,
+    /// `queued`, `in_progress`, `completed`, `waiting`, `requested`, `pending`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Set once it is over.
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    /// When it started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RunsPage {
+    #[serde(default)]
+    workflow_runs: Vec<WorkflowRun>,
+}
+
+#[derive(Deserialize)]
+struct JobsPage {
+    #[serde(default)]
+    jobs: Vec<WorkflowJob>,
+}
+
+/// Runs or jobs per page: GitHub's largest.
+pub const ACTIONS_PAGE: u32 = 100;
+
+impl GitHub {
+    /// The target of a `Link` URL, which must be under the API base (credentials only go
+    /// there).
+    fn under_base(&self, url: &str, what: &str) -> Result<String> {
+        url.strip_prefix(&self.base)
+            .filter(|rest| rest.starts_with('/'))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                anyhow!(
+                    "GitHub's next page of {what} is not under GITHUB_API_URL ({}); not following it with the token",
+                    self.base
+                )
+            })
+    }
+
+    /// `GET /repos/{owner}/{repo}/actions/runs/{id}`.
+    pub fn run(&self, owner: &str, repo: &str, id: u64) -> Result<WorkflowRun> {
+        let target = format!(
+            "/repos/{}/{}/actions/runs/{id}",
+            segment(owner),
+            segment(repo)
+        );
+        parse(self.client.send(Request::get(target))?)
+    }
+
+    /// The runs of `workflow` (file name or id) on `branch`, newest first, page after page
+    /// until a page ends with a run for which `enough` says older ones cannot matter.
+    pub fn workflow_runs(
+        &self,
+        owner: &str,
+        repo: &str,
+        workflow: &str,
+        branch: &str,
+        enough: impl Fn(&WorkflowRun) -> bool,
+    ) -> Result<Vec<WorkflowRun>> {
+        let mut target = format!(
+            "/repos/{}/{}/actions/workflows/{}/runs?branch={}&per_page={ACTIONS_PAGE}",
+            segment(owner),
+            segment(repo),
+            segment(workflow),
+            segment(branch)
+        );
+        let what = format!("the runs of {workflow} on {branch}");
+        let mut seen = std::collections::HashSet::new();
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            if !seen.insert(target.clone()) {
+                return Err(anyhow!(
+                    "GitHub answered the same next page of {what} twice ({target}); the listing loops, and the lock does not decide on a partial view"
+                ));
+            }
+            let reply = self.client.send(Request::get(target.clone()))?;
+            let next = reply.header("Link").and_then(next_link);
+            let page: RunsPage = parse(reply)?;
+            let done = page.workflow_runs.last().is_some_and(&enough);
+            let empty = page.workflow_runs.is_empty();
+            all.extend(page.workflow_runs);
+            match next {
+                Some(url) if !done && !empty => target = self.under_base(&url, &what)?,
+                _ => return Ok(all),
+            }
+        }
+        Err(anyhow!(
+            "GitHub kept answering more pages of {what} after {MAX_PAGES} pages"
+        ))
+    }
+
+    /// The jobs of the latest attempt of run `id`, every page.
+    pub fn run_jobs(&self, owner: &str, repo: &str, id: u64) -> Result<Vec<WorkflowJob>> {
+        let mut target = format!(
+            "/repos/{}/{}/actions/runs/{id}/jobs?filter=latest&per_page={ACTIONS_PAGE}",
+            segment(owner),
+            segment(repo)
+        );
+        let what = format!("the jobs of run {id}");
+        let mut seen = std::collections::HashSet::new();
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            if !seen.insert(target.clone()) {
+                return Err(anyhow!(
+                    "GitHub answered the same next page of {what} twice; the listing loops"
+                ));
+            }
+            let reply = self.client.send(Request::get(target.clone()))?;
+            let next = reply.header("Link").and_then(next_link);
+            let page: JobsPage = parse(reply)?;
+            let empty = page.jobs.is_empty();
+            all.extend(page.jobs);
+            match next {
+                Some(url) if !empty => target = self.under_base(&url, &what)?,
+                _ => return Ok(all),
+            }
+        }
+        Err(anyhow!(
+            "GitHub kept answering more pages of {what} after {MAX_PAGES} pages"
+        ))
+    }
+}
+
 /// The `rel="next"` URL of a `Link` header.
 pub fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
@@ -321,6 +508,50 @@ mod tests {
         assert!(
             text.contains("Bad credentials") && text.contains("GITHUB_TOKEN"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn next_pages_are_followed_only_under_the_api_base() {
+        let api = GitHub::new(
+            "https://ghe.example/api/v3/",
+            "t",
+            Instant::now() + Duration::from_secs(5),
+        );
+        assert_eq!(
+            api.under_base(
+                "https://ghe.example/api/v3/repos/o/r/actions/workflows/d.yml/runs?page=2",
+                "runs"
+            )
+            .unwrap(),
+            "/repos/o/r/actions/workflows/d.yml/runs?page=2"
+        );
+        let e = api
+            .under_base("https://elsewhere.example/api/v3/repos?page=2", "runs")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not under GITHUB_API_URL"), "{e}");
+        assert!(api
+            .under_base("https://ghe.example/api/v3.evil/x", "runs")
+            .is_err());
+    }
+
+    #[test]
+    fn actions_errors_ask_for_actions_read() {
+        let reply = Reply::for_test(
+            403,
+            br#"{"message":"Resource not accessible by integration"}"#,
+            "GET /repos/o/r/actions/runs/1",
+        );
+        let text = parse::<WorkflowRun>(reply).unwrap_err().to_string();
+        assert!(text.contains("actions: read"), "{text}");
+        let run: WorkflowRun = serde_json::from_str(
+            r#"{"id":1,"run_number":7,"status":"in_progress","conclusion":"success"}"#,
+        )
+        .unwrap();
+        assert!(
+            run.is_over(),
+            "a conclusion means over, whatever the status says"
         );
     }
 

@@ -3,7 +3,9 @@
 //! It owns the policies users rely on without thinking about them: connect and read timeouts,
 //! a `shipline/<version>` user agent, retries of idempotent requests on 429, 5xx and connection
 //! errors with exponential backoff and jitter, `Retry-After` honoured, requests spaced out when
-//! `RateLimit-Remaining` runs low, a step deadline no wait may cross, and no secret in any
+//! `RateLimit-Remaining` runs low (or, for GitHub, `x-ratelimit-remaining`: spread over the
+//! time left until `x-ratelimit-reset`; a 403 with nothing remaining waits for the reset when
+//! the deadline allows), a step deadline no wait may cross, and no secret in any
 //! message: errors name the service, method and path, never a token or a pre-signed query.
 
 use std::cell::Cell;
@@ -211,6 +213,8 @@ pub struct Client {
     backoff: Backoff,
     deadline: Option<Instant>,
     remaining: Cell<Option<u64>>,
+    /// GitHub's window: (`x-ratelimit-remaining`, `x-ratelimit-reset` unix seconds).
+    window: Cell<Option<(u64, u64)>>,
     refill: Duration,
     slowed_down: Cell<bool>,
     seed: Cell<u64>,
@@ -241,6 +245,7 @@ impl Client {
             backoff: Backoff::default(),
             deadline: None,
             remaining: Cell::new(None),
+            window: Cell::new(None),
             refill,
             slowed_down: Cell::new(false),
             seed: Cell::new(seed | 1),
@@ -298,8 +303,19 @@ impl Client {
                     {
                         self.remaining.set(Some(n));
                     }
+                    let number = |name: &str| {
+                        reply
+                            .header(name)
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                    };
+                    let window = number("x-ratelimit-remaining").zip(number("x-ratelimit-reset"));
+                    if window.is_some() {
+                        self.window.set(window);
+                    }
+                    let used_up = reply.status == 403 && window.is_some_and(|(left, _)| left == 0);
                     let retryable = match reply.status {
                         429 => true,
+                        403 => used_up,
                         500..=599 => request.retry == Retry::Idempotent,
                         _ => false,
                     };
@@ -310,6 +326,11 @@ impl Client {
                         });
                     }
                     let wait = retry_after(&reply)
+                        .or_else(|| {
+                            window.filter(|_| used_up).map(|(_, reset)| {
+                                until(reset).max(self.backoff.delay(attempt, self.jitter()))
+                            })
+                        })
                         .unwrap_or_else(|| self.backoff.delay(attempt, self.jitter()));
                     let wait = if reply.status == 429 {
                         wait.max(self.backoff.delay(attempt, self.jitter()))
@@ -366,6 +387,9 @@ impl Client {
     /// Spaces requests out while the rate-limit window is nearly used up: one token's refill
     /// time per request, which keeps the bucket from running dry.
     fn pace(&self) {
+        if let Some((left, reset)) = self.window.get() {
+            self.pace_window(left, reset);
+        }
         let Some(remaining) = self.remaining.get() else {
             return;
         };
@@ -381,6 +405,31 @@ impl Client {
         }
         if self.fits_deadline(self.refill) {
             std::thread::sleep(self.refill);
+        }
+    }
+
+    /// GitHub's pacing: while fewer than [`LOW_RATE_LIMIT`] requests are left in the window,
+    /// the time until it resets is shared out among them (at most a minute per request).
+    fn pace_window(&self, left: u64, reset: u64) {
+        if left >= LOW_RATE_LIMIT {
+            return;
+        }
+        let gap = until(reset)
+            .div_f64(left.max(1) as f64)
+            .min(Duration::from_secs(60));
+        if gap.is_zero() {
+            return;
+        }
+        if !self.slowed_down.replace(true) {
+            ci::warn(&format!(
+                "{} rate limit nearly used up ({left} requests left until it resets in {}); slowing down to one request every {}",
+                self.service,
+                crate::outcome::human(until(reset)),
+                crate::outcome::human(gap)
+            ));
+        }
+        if self.fits_deadline(gap) {
+            std::thread::sleep(gap);
         }
     }
 
@@ -694,6 +743,16 @@ fn scrub_urls(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The time from now until unix second `reset` (zero when past), at most an hour.
+fn until(reset: u64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(reset)
+        .saturating_sub(now)
+        .min(Duration::from_secs(3600))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the services shipline talks to),

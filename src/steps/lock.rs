@@ -7,11 +7,13 @@
 //! shipline's own: nothing to leak, nothing to go stale.
 //!
 //! Polling is frugal: a full read of the queue (every page of every list) happens at the start,
-//! whenever a watched build changes, before any verdict that ends the wait, and every
+//! whenever a watched build changes, before taking the lock (a skip is confirmed by re-reading
+//! the newer build alone), and every
 //! [`FULL_READ_EVERY`] polls; in between only the build this one waits behind directly (and, in
 //! `latest` mode, the nearest newer build not yet at the lock) is re-read.
 
 mod circleci;
+mod github;
 pub mod verdict;
 
 use std::collections::HashSet;
@@ -28,6 +30,8 @@ use crate::outcome::{human, Outcome, State};
 
 /// Default poll on CircleCI.
 pub const CIRCLECI_POLL: Duration = Duration::from_secs(10);
+/// Default poll on GitHub Actions (its token allows 1,000 requests an hour per repository).
+pub const GITHUB_POLL: Duration = Duration::from_secs(30);
 /// A full read of the queue at least every this many polls, whatever the watched builds do:
 /// it catches what watching cannot see (a rerun of an older pipeline, a new newest build).
 pub const FULL_READ_EVERY: u32 = 12;
@@ -40,6 +44,12 @@ pub trait Queue {
     fn scope(&self) -> String;
     /// Reads every build that can matter: the earlier ones, and with `newer` the later ones.
     fn read(&mut self, newer: bool) -> Result<Vec<Build>>;
+    /// A read that may not take shortcuts: the one that confirms taking the lock. A queue
+    /// whose [`Queue::read`] looks at newer builds only until the nearest one still in its
+    /// tests (enough to wait, not to deploy) reads them all here.
+    fn read_all(&mut self, newer: bool) -> Result<Vec<Build>> {
+        self.read(newer)
+    }
     /// Re-reads one build cheaply; `None` when that cannot be done (then a full read follows).
     fn refresh(&mut self, build: &Build) -> Result<Option<Build>>;
 }
@@ -124,11 +134,25 @@ pub fn wait_turn(
             }
         }
         match verdict {
-            LockVerdict::Proceed { .. } | LockVerdict::Skip { .. } => {
+            LockVerdict::Skip { ref by, .. } => {
+                // A newer build at the lock (or done) is enough to skip whatever else the API
+                // has yet to show, so confirming it means re-reading that build alone.
+                std::thread::sleep(timing.confirm);
+                if let Some(fresh) = queue.refresh(by)? {
+                    if fresh.state.supersedes() {
+                        waited.elapsed = started.elapsed();
+                        return Ok((Ending::Skip(fresh), waited));
+                    }
+                }
+                view = queue.read(newer)?;
+                since_full = 0;
+                dirty = false;
+            }
+            LockVerdict::Proceed { .. } => {
                 // Confirm with a full read a moment later: the API may lag behind a build that
                 // just started, and two builds deciding at once must both see each other.
                 std::thread::sleep(timing.confirm);
-                view = queue.read(newer)?;
+                view = queue.read_all(newer)?;
                 since_full = 0;
                 dirty = false;
                 let again = decide(&own, &view, policy, SystemTime::now());
@@ -310,6 +334,108 @@ pub fn circle_setup(
     })
 }
 
+/// What `shipline lock` needs on GitHub Actions, resolved from flags and GitHub's variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubSetup {
+    /// API base (`GITHUB_API_URL`).
+    pub api_url: String,
+    /// `GITHUB_TOKEN`.
+    pub token: String,
+    /// `owner/repo` (`GITHUB_REPOSITORY`).
+    pub repository: String,
+    /// The workflow file name, from `GITHUB_WORKFLOW_REF`.
+    pub workflow: String,
+    /// The branch whose deploys queue together.
+    pub branch: String,
+    /// The job's name.
+    pub job: String,
+    /// The own run (`GITHUB_RUN_ID`).
+    pub run_id: u64,
+}
+
+/// The workflow file of `GITHUB_WORKFLOW_REF` (`owner/repo/.github/workflows/deploy.yml@refs/…`
+/// → `deploy.yml`), as the API's `workflow_id` takes it.
+pub fn workflow_file(workflow_ref: &str, repository: &str) -> Option<String> {
+    let path = workflow_ref.split('@').next()?;
+    let path = path
+        .strip_prefix(repository)
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or(path);
+    let file = path.rsplit('/').next()?.trim();
+    (!file.is_empty()).then(|| file.to_string())
+}
+
+/// Resolves the GitHub Actions setup: flags first, then GitHub's variables. A tag build has
+/// no branch; it must say which branch it queues with (`--branch`).
+pub fn github_setup(
+    args: &LockArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<GitHubSetup, UsageError> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let is_tag = var("GITHUB_REF_TYPE").as_deref() == Some("tag")
+        || var("GITHUB_REF").is_some_and(|r| r.starts_with("refs/tags/"));
+    let branch = match (&args.branch, var("GITHUB_REF_NAME")) {
+        (Some(b), _) => b.clone(),
+        (None, Some(tag)) if is_tag => {
+            return Err(UsageError(format!(
+                "this is a tag build (GITHUB_REF_NAME={tag} is a tag): it has no branch, and shipline will not guess which branch's deploys it queues with; pass --branch NAME (or set SHIPLINE_BRANCH), e.g. --branch main"
+            )))
+        }
+        (None, Some(b)) => b,
+        (None, None) => {
+            return Err(UsageError(
+                "no branch to lock on: GITHUB_REF_NAME is not set; pass --branch NAME (or set SHIPLINE_BRANCH)".into(),
+            ))
+        }
+    };
+    let job = args
+        .job
+        .clone()
+        .or_else(|| var("GITHUB_JOB"))
+        .ok_or_else(|| {
+            UsageError(
+                "no job to lock on: GITHUB_JOB is not set; pass --job NAME (or set SHIPLINE_JOB)"
+                    .into(),
+            )
+        })?;
+    let repository = var("GITHUB_REPOSITORY")
+        .filter(|r| r.contains('/'))
+        .ok_or_else(|| {
+            UsageError(
+                "GITHUB_REPOSITORY (owner/repo) is not set: run the lock inside a GitHub Actions job".into(),
+            )
+        })?;
+    let workflow = var("GITHUB_WORKFLOW_REF")
+        .and_then(|r| workflow_file(&r, &repository))
+        .ok_or_else(|| {
+            UsageError(
+                "GITHUB_WORKFLOW_REF is not set: shipline lock finds the workflow's runs through it (GitHub sets it in every job; run the lock inside a GitHub Actions job)".into(),
+            )
+        })?;
+    let run_id = var("GITHUB_RUN_ID")
+        .and_then(|id| id.trim().parse().ok())
+        .ok_or_else(|| {
+            UsageError(
+                "GITHUB_RUN_ID is not set (or not a number): shipline lock finds its own run through it; run the lock inside a GitHub Actions job".into(),
+            )
+        })?;
+    let token = var("GITHUB_TOKEN").ok_or_else(|| {
+        UsageError(
+            "GITHUB_TOKEN is not set: shipline lock reads the workflow's runs through the GitHub API; pass `GITHUB_TOKEN: ${{ github.token }}` in the step's env and grant `actions: read` in the workflow's `permissions`".into(),
+        )
+    })?;
+    let api_url = var("GITHUB_API_URL").unwrap_or_else(|| crate::github::DEFAULT_API_URL.into());
+    Ok(GitHubSetup {
+        api_url,
+        token,
+        repository,
+        workflow,
+        branch,
+        job,
+        run_id,
+    })
+}
+
 /// Runs `shipline lock` (the command after `--`, if any, is run by the caller once this
 /// returns [`Outcome::Done`]).
 pub fn run(args: &LockArgs, state: &mut State) -> Result<Outcome> {
@@ -345,9 +471,19 @@ pub fn run(args: &LockArgs, state: &mut State) -> Result<Outcome> {
             )
         }
         LockProvider::GitHub => {
-            return Err(anyhow!(UsageError(
-                "shipline lock does not support GitHub Actions in this version yet; on CircleCI pass --provider circleci".into()
-            )))
+            let setup = github_setup(args, &env)?;
+            let api =
+                crate::github::GitHub::new(&setup.api_url, &setup.token, started + args.timeout);
+            let mut queue = github::GitHubQueue::connect(
+                api,
+                &setup.repository,
+                setup.workflow,
+                setup.branch,
+                setup.job,
+                setup.run_id,
+            )?;
+            queue.stale_after = args.stale_after;
+            (Box::new(queue), args.poll.unwrap_or(GITHUB_POLL), "github")
         }
     };
     let policy = Policy {
@@ -526,6 +662,63 @@ mod tests {
             e.contains("CIRCLE_TOKEN") && e.contains("personal API token"),
             "{e}"
         );
+    }
+
+    const GITHUB: &[(&str, &str)] = &[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REF_NAME", "main"),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_REF_TYPE", "branch"),
+        ("GITHUB_JOB", "deploy"),
+        ("GITHUB_RUN_ID", "4242"),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        (
+            "GITHUB_WORKFLOW_REF",
+            "acme/shop/.github/workflows/deploy.yml@refs/heads/main",
+        ),
+        ("GITHUB_TOKEN", "ghs_x"),
+    ];
+
+    #[test]
+    fn github_setup_from_the_environment() {
+        let setup = github_setup(&args(), &env(GITHUB)).unwrap();
+        assert_eq!(setup.branch, "main");
+        assert_eq!(setup.workflow, "deploy.yml");
+        assert_eq!(setup.run_id, 4242);
+        assert_eq!(setup.repository, "acme/shop");
+        assert_eq!(setup.api_url, "https://api.github.com");
+        let mut a = args();
+        a.job = Some("Deploy to production".into());
+        assert_eq!(
+            github_setup(&a, &env(GITHUB)).unwrap().job,
+            "Deploy to production"
+        );
+        assert_eq!(
+            workflow_file("o/r/.github/workflows/ship it.yml@refs/tags/v1", "o/r").as_deref(),
+            Some("ship it.yml")
+        );
+    }
+
+    #[test]
+    fn a_github_tag_build_must_name_its_branch() {
+        let tag = env(&[
+            ("GITHUB_REF_NAME", "v1.2.0"),
+            ("GITHUB_REF", "refs/tags/v1.2.0"),
+            ("GITHUB_REF_TYPE", "tag"),
+            ("GITHUB_JOB", "deploy"),
+            ("GITHUB_RUN_ID", "1"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            (
+                "GITHUB_WORKFLOW_REF",
+                "acme/shop/.github/workflows/deploy.yml@refs/tags/v1.2.0",
+            ),
+            ("GITHUB_TOKEN", "t"),
+        ]);
+        let e = github_setup(&args(), &tag).unwrap_err().0;
+        assert!(e.contains("tag build") && e.contains("--branch"), "{e}");
+        let mut a = args();
+        a.branch = Some("main".into());
+        assert_eq!(github_setup(&a, &tag).unwrap().branch, "main");
     }
 
     /// A queue scripted per read: each full read returns the next view (the last repeats);

@@ -1,9 +1,10 @@
 //! `shipline-sandbox bench-lock`: the lock simulation benchmark.
 //!
 //! Builds arrive on one branch over a period, run their tests, reach the deploy job and run
-//! the real `shipline lock -- <deploy>` there, against the fake CircleCI. Time is scaled: every
-//! duration (arrivals, tests, deploys, the poll) is divided by `--scale`, and every measure is
-//! multiplied back, so ten builds over a minute at the default 10 s poll take seconds.
+//! the real `shipline lock -- <deploy>` there, against the fake CircleCI or (with `--provider
+//! github`) the fake GitHub Actions. Time is scaled: every duration (arrivals, tests, deploys,
+//! the poll) is divided by `--scale`, and every measure is multiplied back, so ten builds over
+//! a minute at the default poll (10 s CircleCI, 30 s GitHub) take seconds.
 //!
 //! Measures:
 //! - hand-off delay: from one build leaving the lock (its deploy command ends) to the next one
@@ -15,7 +16,73 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use shipline_sandbox::circleci::{BuildSpec, CircleCi, Config};
+use shipline_sandbox::circleci::{BuildRef, BuildSpec, CircleCi, Config};
+use shipline_sandbox::github::{GitHub, RunRef, RunSpec};
+
+/// The fake CI the builds run on.
+enum Fake {
+    Circle(CircleCi),
+    GitHub(GitHub),
+}
+
+enum Handle {
+    Circle(BuildRef),
+    GitHub(RunRef),
+}
+
+impl Fake {
+    fn start(&self, tests: Duration) -> Handle {
+        match self {
+            Fake::Circle(c) => Handle::Circle(c.start_build(BuildSpec::branch("main", tests))),
+            Fake::GitHub(g) => Handle::GitHub(g.start_run(RunSpec::branch("main", tests))),
+        }
+    }
+
+    fn number(&self, h: &Handle) -> u64 {
+        match h {
+            Handle::Circle(b) => b.number,
+            Handle::GitHub(r) => r.number,
+        }
+    }
+
+    fn wait_at_lock(&self, h: &Handle, timeout: Duration) -> bool {
+        match (self, h) {
+            (Fake::Circle(c), Handle::Circle(b)) => c.wait_at_lock(b, timeout),
+            (Fake::GitHub(g), Handle::GitHub(r)) => g.wait_at_lock(r, timeout),
+            _ => unreachable!(),
+        }
+    }
+
+    fn issue_token(&self, label: &str) -> String {
+        match self {
+            Fake::Circle(c) => c.issue_token(label),
+            Fake::GitHub(g) => g.issue_token(label),
+        }
+    }
+
+    fn env(&self, h: &Handle, token: &str) -> Vec<(String, String)> {
+        match (self, h) {
+            (Fake::Circle(c), Handle::Circle(b)) => c.job_env(b, token),
+            (Fake::GitHub(g), Handle::GitHub(r)) => g.job_env(r, token),
+            _ => unreachable!(),
+        }
+    }
+
+    fn finish(&self, h: &Handle, ok: bool) {
+        match (self, h) {
+            (Fake::Circle(c), Handle::Circle(b)) => c.finish(b, ok),
+            (Fake::GitHub(g), Handle::GitHub(r)) => g.finish_run(r, ok),
+            _ => unreachable!(),
+        }
+    }
+
+    fn request_count(&self, label: &str) -> usize {
+        match self {
+            Fake::Circle(c) => c.request_count(label),
+            Fake::GitHub(g) => g.request_count(label),
+        }
+    }
+}
 
 /// Options of the benchmark.
 pub struct Bench {
@@ -27,6 +94,8 @@ pub struct Bench {
     pub poll: Duration,
     pub scale: f64,
     pub mode: String,
+    /// `circleci` or `github`.
+    pub provider: String,
 }
 
 struct Outcome {
@@ -58,11 +127,20 @@ fn read_stamp(path: &Path) -> Option<Instant> {
 
 /// Runs the benchmark and prints its report; `Err` with a reason when it could not run.
 pub fn run(b: &Bench) -> Result<(), String> {
-    let circle = CircleCi::start_with(Config {
-        first_number: 96,
-        ..Config::default()
-    })
-    .map_err(|e| format!("cannot start the fake CircleCI: {e}"))?;
+    let github = b.provider == "github";
+    let circle = if github {
+        let g = GitHub::start_on(0).map_err(|e| format!("cannot start the fake GitHub: {e}"))?;
+        g.set_next_run_number(96);
+        Fake::GitHub(g)
+    } else {
+        Fake::Circle(
+            CircleCi::start_with(Config {
+                first_number: 96,
+                ..Config::default()
+            })
+            .map_err(|e| format!("cannot start the fake CircleCI: {e}"))?,
+        )
+    };
     let dir = std::env::temp_dir().join(format!("shipline-bench-lock-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let poll = scaled(b.poll, b.scale);
@@ -82,14 +160,12 @@ pub fn run(b: &Bench) -> Result<(), String> {
                     std::thread::sleep(scaled(arrival, b.scale).saturating_sub(t0.elapsed()));
                     // Tests vary by ±10 % so arrivals at the lock are not in lockstep.
                     let jitter = 0.9 + 0.2 * ((i * 7919) % 11) as f64 / 10.0;
-                    let build = circle.start_build(BuildSpec::branch(
-                        "main",
-                        scaled(b.tests.mul_f64(jitter), b.scale),
-                    ));
+                    let build = circle.start(scaled(b.tests.mul_f64(jitter), b.scale));
+                    let number = circle.number(&build);
                     if !circle.wait_at_lock(&build, Duration::from_secs(3600)) {
-                        panic!("build {} never reached the lock", build.number);
+                        panic!("build {number} never reached the lock");
                     }
-                    let label = format!("build-{}", build.number);
+                    let label = format!("build-{number}");
                     let token = circle.issue_token(&label);
                     let cwd = dir.join(&label);
                     std::fs::create_dir_all(&cwd).unwrap();
@@ -106,7 +182,7 @@ pub fn run(b: &Bench) -> Result<(), String> {
                         .current_dir(&cwd)
                         .env_clear()
                         .env("PATH", std::env::var("PATH").unwrap_or_default())
-                        .envs(circle.job_env(&build, &token))
+                        .envs(circle.env(&build, &token))
                         .args([
                             "lock",
                             "--mode",
@@ -128,13 +204,12 @@ pub fn run(b: &Bench) -> Result<(), String> {
                     let stdout = String::from_utf8_lossy(&out.stdout);
                     if code != 0 {
                         eprintln!(
-                            "build {} exited {code}:\n{stdout}{}",
-                            build.number,
+                            "build {number} exited {code}:\n{stdout}{}",
                             String::from_utf8_lossy(&out.stderr)
                         );
                     }
                     Outcome {
-                        number: build.number,
+                        number,
                         lock_started,
                         entered: read_stamp(&enter),
                         left: read_stamp(&leave),
@@ -194,7 +269,8 @@ pub fn run(b: &Bench) -> Result<(), String> {
         )
     };
     println!(
-        "lock benchmark (CircleCI, --mode {}): {} builds arriving over {:.0}s, tests ~{:.0}s, deploy {:.0}s, --poll {:.0}s; time scaled 1/{}",
+        "lock benchmark ({}, --mode {}): {} builds arriving over {:.0}s, tests ~{:.0}s, deploy {:.0}s, --poll {:.0}s; time scaled 1/{}",
+        if github { "GitHub Actions" } else { "CircleCI" },
         b.mode,
         b.builds,
         b.over.as_secs_f64(),
@@ -226,11 +302,12 @@ pub fn run(b: &Bench) -> Result<(), String> {
     let total_requests: f64 = rates.iter().map(|r| r.3 as f64).sum();
     let total_minutes: f64 = rates.iter().map(|r| r.2).sum::<f64>() / 60.0;
     println!(
-        "  requests per waiting build per minute: overall {:.1} ({} requests over {:.1} waiting minutes); per build {}  [target <= 20]",
+        "  requests per waiting build per minute: overall {:.1} ({} requests over {:.1} waiting minutes); per build {}  [target <= {}]",
         if total_minutes > 0.0 { total_requests / total_minutes } else { 0.0 },
         total_requests,
         total_minutes,
-        stats(&rates.iter().map(|r| r.1).collect::<Vec<_>>())
+        stats(&rates.iter().map(|r| r.1).collect::<Vec<_>>()),
+        if github { 4 } else { 20 }
     );
     for (number, rate, waited, requests) in &rates {
         println!("    #{number}: waited {waited:.0}s, {requests} requests, {rate:.1}/min");

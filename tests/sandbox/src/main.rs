@@ -44,9 +44,10 @@ delay and API requests per waiting build per minute (in unscaled time):
     --over SECONDS        period over which they arrive [default: 60]
     --tests SECONDS       how long each build's tests run (±10 %) [default: 120]
     --deploy SECONDS      how long each deploy holds the lock [default: 45]
-    --poll SECONDS        shipline's --poll [default: 10]
+    --poll SECONDS        shipline's --poll [default: 10 on circleci, 30 on github]
     --scale N             time runs N times faster [default: 20]
     --mode MODE           queue or latest [default: queue]
+    --provider CI         circleci or github [default: circleci]
 ";
 
 /// Demo default so scripts can export the key before the server starts.
@@ -126,9 +127,10 @@ fn bench(args: &[String]) -> Result<bench_lock::Bench, String> {
         over: Duration::from_secs(60),
         tests: Duration::from_secs(120),
         deploy: Duration::from_secs(45),
-        poll: Duration::from_secs(10),
+        poll: Duration::ZERO,
         scale: 20.0,
         mode: "queue".into(),
+        provider: "circleci".into(),
     };
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
@@ -157,11 +159,23 @@ fn bench(args: &[String]) -> Result<bench_lock::Bench, String> {
                     .map_err(|_| format!("bad --scale {value:?}"))?
             }
             "--mode" => bench.mode = value.clone(),
+            "--provider" => match value.as_str() {
+                "circleci" | "github" => bench.provider = value.clone(),
+                other => {
+                    return Err(format!(
+                        "--provider takes circleci or github, not {other:?}"
+                    ))
+                }
+            },
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
     if bench.shipline.as_os_str().is_empty() {
         return Err("--shipline PATH is required".into());
+    }
+    if bench.poll.is_zero() {
+        // shipline lock's default poll on each CI.
+        bench.poll = Duration::from_secs(if bench.provider == "github" { 30 } else { 10 });
     }
     Ok(bench)
 }

@@ -12,10 +12,17 @@
 //! Endpoints:
 //! - `GET /repos/{owner}/{repo}/compare/{base}...{head}` ([`compare`]), computed with the `git`
 //!   command from a real repository the test registers with [`GitHub::add_repo`].
+//! - `GET /repos/acme/shop/actions/...` ([`actions`]): workflow runs and their jobs, driven by a
+//!   simulation of runs that test, wait for an approval, reach the lock's job and finish.
+//!
+//! Tokens issued with [`GitHub::issue_token`] carry a label; [`GitHub::request_count`] counts
+//! the requests made with each, so tests and the benchmark can count requests per build.
 //!
 //! Known divergences: no `files` or `author`/`committer` user objects (always `null`), no
-//! GraphQL, no conditional requests, and the rate limit does not reset over time.
+//! GraphQL, no conditional requests, and the rate limit's window is one hour unless a test
+//! sets when it resets ([`GitHub::set_rate_limit_reset_in`]).
 
+pub mod actions;
 mod compare;
 
 use std::collections::HashMap;
@@ -29,6 +36,8 @@ use serde_json::json;
 
 use crate::server::{Request, Response, Server};
 use crate::util::uuid;
+
+pub use actions::{RunRef, RunSpec};
 
 /// A request the fake received, as it arrived.
 pub type Recorded = Request;
@@ -50,6 +59,9 @@ struct Failure {
 struct State {
     url: String,
     token: String,
+    /// Issued tokens: label, and whether they may read Actions.
+    tokens: HashMap<String, (String, bool)>,
+    actions: actions::Actions,
     repos: HashMap<String, PathBuf>,
     rate_limit: u64,
     rate_remaining: u64,
@@ -91,6 +103,8 @@ impl GitHub {
         let shared: Shared = Arc::new(Mutex::new(State {
             url: url.clone(),
             token: token.clone(),
+            tokens: HashMap::new(),
+            actions: actions::Actions::default(),
             repos: HashMap::new(),
             rate_limit: 5000,
             rate_remaining: 5000,
@@ -137,6 +151,15 @@ impl GitHub {
         lock(&self.shared).rate_remaining = n;
     }
 
+    /// The window resets (to the full limit) `secs` seconds from now.
+    pub fn set_rate_limit_reset_in(&self, secs: u64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        lock(&self.shared).rate_reset = now + secs;
+    }
+
     /// Answers the next `times` requests whose path starts with `path_prefix` with `status`
     /// in GitHub's shape: 429 is a secondary rate limit with `Retry-After: 1`, 403 the
     /// primary one used up, others a plain `{"message"}`.
@@ -151,6 +174,100 @@ impl GitHub {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared).requests.clone()
+    }
+
+    /// Issues another accepted token with `actions: read`; its requests count under `label`.
+    pub fn issue_token(&self, label: &str) -> String {
+        self.issue(label, true)
+    }
+
+    /// Issues a token without `actions: read` (Actions routes answer 403).
+    pub fn issue_token_without_actions(&self, label: &str) -> String {
+        self.issue(label, false)
+    }
+
+    fn issue(&self, label: &str, actions: bool) -> String {
+        let token = format!("ghs_{}", uuid().replace('-', ""));
+        lock(&self.shared)
+            .tokens
+            .insert(token.clone(), (label.to_string(), actions));
+        token
+    }
+
+    /// How many requests the token labelled `label` made.
+    pub fn request_count(&self, label: &str) -> usize {
+        let state = lock(&self.shared);
+        state
+            .requests
+            .iter()
+            .filter(|r| {
+                bearer(r)
+                    .and_then(|t| state.tokens.get(t))
+                    .is_some_and(|(l, _)| l == label)
+            })
+            .count()
+    }
+
+    /// Caps `per_page` of run and job lists, so few runs span several pages.
+    pub fn set_runs_page_cap(&self, per_page: usize) {
+        lock(&self.shared).actions.page_cap = per_page.max(1);
+    }
+
+    /// Sets the number of the next run.
+    pub fn set_next_run_number(&self, n: u64) {
+        lock(&self.shared).actions.set_next_number(n);
+    }
+
+    /// Starts a workflow run now.
+    pub fn start_run(&self, spec: RunSpec) -> RunRef {
+        lock(&self.shared).actions.start(spec)
+    }
+
+    /// The lock job's status: `not created`, `waiting`, `queued`, `in_progress`, `success`,
+    /// `failure`, or `never` (the run ended without it).
+    pub fn lock_job_status(&self, run: &RunRef) -> String {
+        lock(&self.shared).actions.lock_status(run)
+    }
+
+    /// Blocks until the run's lock job is `in_progress` (true), or can no longer run or
+    /// `timeout` passes (false).
+    pub fn wait_at_lock(&self, run: &RunRef, timeout: std::time::Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            match self.lock_job_status(run).as_str() {
+                "in_progress" => return true,
+                "never" | "success" | "failure" => return false,
+                _ => {}
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Ends the run's lock job (and with it the run).
+    pub fn finish_run(&self, run: &RunRef, success: bool) {
+        lock(&self.shared).actions.finish(run, success);
+    }
+
+    /// Approves the environment the run's lock job waits for.
+    pub fn approve(&self, run: &RunRef) {
+        lock(&self.shared).actions.approve(run);
+    }
+
+    /// Re-runs the run: a new attempt starts now.
+    pub fn rerun(&self, run: &RunRef) {
+        lock(&self.shared).actions.rerun(run);
+    }
+
+    /// The environment GitHub gives the run's lock job, with `GITHUB_TOKEN` and
+    /// `GITHUB_API_URL` pointing here.
+    pub fn job_env(&self, run: &RunRef, token: &str) -> Vec<(String, String)> {
+        let mut env = lock(&self.shared).actions.env(run);
+        env.push(("GITHUB_TOKEN".into(), token.into()));
+        env.push(("GITHUB_API_URL".into(), self.url.clone()));
+        env
     }
 }
 
@@ -172,6 +289,14 @@ pub(crate) fn error(status: u16, message: &str) -> Response {
 
 fn handle(shared: &Shared, req: Request) -> Response {
     let mut state = lock(shared);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if now >= state.rate_reset {
+        state.rate_remaining = state.rate_limit;
+        state.rate_reset = now + 3600;
+    }
     state.requests.push(req.clone());
     let response = route(&mut state, &req);
     let used = state.rate_limit - state.rate_remaining;
@@ -184,6 +309,14 @@ fn handle(shared: &Shared, req: Request) -> Response {
         .with_header("X-RateLimit-Resource", "core")
 }
 
+fn bearer(req: &Request) -> Option<&str> {
+    req.header("Authorization").and_then(|auth| {
+        auth.strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("token "))
+            .map(str::trim)
+    })
+}
+
 fn route(state: &mut State, req: &Request) -> Response {
     if req
         .header("User-Agent")
@@ -194,13 +327,14 @@ fn route(state: &mut State, req: &Request) -> Response {
             "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
         );
     }
-    let token = req.header("Authorization").and_then(|auth| {
-        auth.strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("token "))
-            .map(str::trim)
-    });
+    let token = bearer(req);
+    let mut may_read_actions = true;
     let authenticated = match token {
         Some(token) if token == state.token => true,
+        Some(token) if state.tokens.contains_key(token) => {
+            may_read_actions = state.tokens[token].1;
+            true
+        }
         Some(_) => return error(401, "Bad credentials"),
         None => false,
     };
@@ -246,6 +380,15 @@ fn route(state: &mut State, req: &Request) -> Response {
                 ),
                 _ => error(404, "Not Found"),
             }
+        }
+        ["repos", owner, repo, "actions", rest] => {
+            if !authenticated {
+                return error(404, "Not Found");
+            }
+            if !may_read_actions {
+                return error(403, "Resource not accessible by integration");
+            }
+            actions::route(state, owner, repo, rest, req)
         }
         _ => error(404, "Not Found"),
     }
