@@ -34,6 +34,10 @@ OPTIONS:
                           job has reached the lock, and write the environment that job would
                           have (CIRCLE_*, CIRCLE_TOKEN, SHIPLINE_CIRCLECI_API_URL) to PATH,
                           one KEY=VALUE per line
+    --github-env-file PATH
+                          the same for GitHub Actions: a fake GitHub with one run of `main`
+                          whose `deploy` job has reached the lock (GITHUB_*, GITHUB_TOKEN,
+                          GITHUB_API_URL)
     -h, --help            show this help
 
 BENCH-LOCK runs builds arriving over a period on the fake CircleCI, each running
@@ -63,6 +67,7 @@ struct Options {
     preboot: bool,
     slack_webhook_file: Option<String>,
     circleci_env_file: Option<String>,
+    github_env_file: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -86,6 +91,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         preboot: false,
         slack_webhook_file: None,
         circleci_env_file: None,
+        github_env_file: None,
     };
     while let Some(arg) = iter.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -111,6 +117,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--preboot" => options.preboot = true,
             "--slack-webhook-file" => options.slack_webhook_file = Some(value()?),
             "--circleci-env-file" => options.circleci_env_file = Some(value()?),
+            "--github-env-file" => options.github_env_file = Some(value()?),
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
@@ -254,16 +261,27 @@ fn main() -> ExitCode {
                 std::time::Duration::ZERO,
             ));
             circleci.wait_at_lock(&build, std::time::Duration::from_secs(10));
-            let env: String = circleci
-                .job_env(&build, circleci.token())
-                .into_iter()
-                .map(|(k, v)| format!("{k}={v}\n"))
-                .collect();
-            if let Err(e) = write_whole(path, env.trim_end()) {
+            if let Err(e) = write_env(path, circleci.job_env(&build, circleci.token())) {
                 eprintln!("shipline-sandbox: cannot write {path}: {e}");
                 return ExitCode::FAILURE;
             }
             Some((circleci, build))
+        }
+    };
+    let _github = match &options.github_env_file {
+        None => None,
+        Some(path) => {
+            let github = shipline_sandbox::GitHub::start();
+            let run = github.start_run(shipline_sandbox::github::RunSpec::branch(
+                "main",
+                std::time::Duration::ZERO,
+            ));
+            github.wait_at_lock(&run, std::time::Duration::from_secs(10));
+            if let Err(e) = write_env(path, github.job_env(&run, github.token())) {
+                eprintln!("shipline-sandbox: cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Some((github, run))
         }
     };
     let url = heroku.url();
@@ -295,4 +313,10 @@ fn write_whole(path: &str, text: &str) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, format!("{text}\n"))?;
     std::fs::rename(&tmp, path)
+}
+
+/// Writes an environment as `KEY=VALUE` lines, whole.
+fn write_env(path: &str, env: Vec<(String, String)>) -> std::io::Result<()> {
+    let text: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    write_whole(path, &text.join("\n"))
 }
