@@ -723,43 +723,44 @@ pub fn parse_with_env(
             if args.contains(["-h", "--help"]) {
                 return Ok(Command::Help(DEPLOY_HELP));
             }
-            parse_deploy(args, env, &raw).map(Command::Deploy)
+            parse_deploy(Options::new(args, env, &raw)).map(Command::Deploy)
         }
         Some("verify") => {
             if args.contains(["-h", "--help"]) {
                 return Ok(Command::Help(VERIFY_HELP));
             }
-            parse_verify(args, env, &raw).map(Command::Verify)
+            parse_verify(Options::new(args, env, &raw)).map(Command::Verify)
         }
         Some("rollback") => {
             if args.contains(["-h", "--help"]) {
                 return Ok(Command::Help(ROLLBACK_HELP));
             }
-            parse_rollback(args, env, &raw).map(Command::Rollback)
+            parse_rollback(Options::new(args, env, &raw)).map(Command::Rollback)
         }
         Some("promote") => {
             if args.contains(["-h", "--help"]) {
                 return Ok(Command::Help(PROMOTE_HELP));
             }
-            parse_promote(args, env, &raw).map(Command::Promote)
+            parse_promote(Options::new(args, env, &raw)).map(Command::Promote)
         }
         Some("notes") => {
             if args.contains(["-h", "--help"]) {
                 return Ok(Command::Help(NOTES_HELP));
             }
-            parse_notes(args, env, &raw).map(Command::Notes)
+            parse_notes(Options::new(args, env, &raw)).map(Command::Notes)
         }
         Some("notify") => {
             if args.contains(["-h", "--help"]) {
                 return Ok(Command::Help(NOTIFY_HELP));
             }
-            parse_notify(args, env, &raw).map(Command::Notify)
+            parse_notify(Options::new(args, env, &raw)).map(Command::Notify)
         }
         Some("lock") => {
             if args.contains(["-h", "--help"]) {
                 return Ok(Command::Help(LOCK_HELP));
             }
-            parse_lock(args, env, &raw, command.unwrap_or_default()).map(Command::Lock)
+            parse_lock(Options::new(args, env, &raw), command.unwrap_or_default())
+                .map(Command::Lock)
         }
         Some(other) => Err(usage(format!(
             "unknown command `{other}`; see `shipline --help`"
@@ -767,16 +768,7 @@ pub fn parse_with_env(
     }
 }
 
-fn parse_deploy(
-    mut args: Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    raw: &[String],
-) -> Result<DeployArgs, UsageError> {
-    let mut o = Options {
-        args: &mut args,
-        env,
-        raw,
-    };
+fn parse_deploy(mut o: Options<'_>) -> Result<DeployArgs, UsageError> {
     let app = o.string("--app")?;
     let git_ref = o.string("--ref")?.unwrap_or_else(|| "HEAD".to_string());
     let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
@@ -790,18 +782,12 @@ fn parse_deploy(
         .unwrap_or(Duration::from_secs(30 * 60));
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
     let state = o.string("--state")?;
-    finish(args, "deploy")?;
+    o.finish("deploy")?;
 
     let app = app
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| usage("deploy needs the Heroku app: pass --app APP or set SHIPLINE_APP"))?;
-    if let Some(var) = &enabled_by {
-        if !is_env_name(var) {
-            return Err(usage(format!(
-                "--enabled-by takes the name of an environment variable (letters, digits and _), not `{var}`"
-            )));
-        }
-    }
+    check_enabled_by(enabled_by.as_deref())?;
     let subdir = match subdir {
         Some(s) => Some(normalize_subdir(&s)?),
         None => None,
@@ -823,16 +809,7 @@ fn parse_deploy(
     })
 }
 
-fn parse_notes(
-    mut args: Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    raw: &[String],
-) -> Result<NotesArgs, UsageError> {
-    let mut o = Options {
-        args: &mut args,
-        env,
-        raw,
-    };
+fn parse_notes(mut o: Options<'_>) -> Result<NotesArgs, UsageError> {
     let from = o.notes_from()?;
     let to = o.string("--to")?.unwrap_or_else(|| "HEAD".to_string());
     let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
@@ -847,7 +824,7 @@ fn parse_notes(
             )))
         }
     };
-    finish(args, "notes")?;
+    o.finish("notes")?;
     let from = from.ok_or_else(|| {
         usage("notes needs where the range starts: --from REV, or --app APP for the commit live on Heroku")
     })?;
@@ -860,16 +837,7 @@ fn parse_notes(
     })
 }
 
-fn parse_notify(
-    mut args: Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    raw: &[String],
-) -> Result<NotifyArgs, UsageError> {
-    let mut o = Options {
-        args: &mut args,
-        env,
-        raw,
-    };
+fn parse_notify(mut o: Options<'_>) -> Result<NotifyArgs, UsageError> {
     let status = match o.string("--status")? {
         None => None,
         Some(text) => Some(NotifyStatus::parse(&text).ok_or_else(|| {
@@ -906,7 +874,7 @@ fn parse_notify(
     let dry_run = o.flag("--dry-run")?;
     let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(60));
     let state = o.string("--state")?;
-    finish(args, "notify")?;
+    o.finish("notify")?;
     Ok(NotifyArgs {
         status,
         on,
@@ -927,16 +895,7 @@ fn parse_notify(
     })
 }
 
-fn parse_verify(
-    mut args: Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    raw: &[String],
-) -> Result<VerifyArgs, UsageError> {
-    let mut o = Options {
-        args: &mut args,
-        env,
-        raw,
-    };
+fn parse_verify(mut o: Options<'_>) -> Result<VerifyArgs, UsageError> {
     let app = o.string("--app")?;
     let release = match o.string("--release")? {
         None => None,
@@ -988,7 +947,7 @@ fn parse_verify(
     let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(300));
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(10));
     let state = o.string("--state")?;
-    finish(args, "verify")?;
+    o.finish("verify")?;
     Ok(VerifyArgs {
         app,
         release,
@@ -1006,16 +965,7 @@ fn parse_verify(
     })
 }
 
-fn parse_rollback(
-    mut args: Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    raw: &[String],
-) -> Result<RollbackArgs, UsageError> {
-    let mut o = Options {
-        args: &mut args,
-        env,
-        raw,
-    };
+fn parse_rollback(mut o: Options<'_>) -> Result<RollbackArgs, UsageError> {
     let app = o.string("--app")?;
     let to = match o.string("--to")? {
         None => None,
@@ -1034,7 +984,7 @@ fn parse_rollback(
     let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(600));
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
     let state = o.string("--state")?;
-    finish(args, "rollback")?;
+    o.finish("rollback")?;
     let app = app.ok_or_else(|| {
         usage("rollback needs the Heroku app: pass --app APP or set SHIPLINE_APP")
     })?;
@@ -1048,16 +998,7 @@ fn parse_rollback(
     })
 }
 
-fn parse_promote(
-    mut args: Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    raw: &[String],
-) -> Result<PromoteArgs, UsageError> {
-    let mut o = Options {
-        args: &mut args,
-        env,
-        raw,
-    };
+fn parse_promote(mut o: Options<'_>) -> Result<PromoteArgs, UsageError> {
     let from = o.string("--from")?;
     let app = o.string("--app")?;
     let git_ref = o.string("--ref")?.unwrap_or_else(|| "HEAD".to_string());
@@ -1071,7 +1012,7 @@ fn parse_promote(
         .unwrap_or(Duration::from_secs(30 * 60));
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
     let state = o.string("--state")?;
-    finish(args, "promote")?;
+    o.finish("promote")?;
     let from = from.ok_or_else(|| {
         usage("promote needs the staging app: pass --from STAGING_APP or set SHIPLINE_FROM")
     })?;
@@ -1083,13 +1024,7 @@ fn parse_promote(
             "--from and --app are both `{app}`: promote ships one app's slug to another"
         )));
     }
-    if let Some(var) = &enabled_by {
-        if !is_env_name(var) {
-            return Err(usage(format!(
-                "--enabled-by takes the name of an environment variable (letters, digits and _), not `{var}`"
-            )));
-        }
-    }
+    check_enabled_by(enabled_by.as_deref())?;
     Ok(PromoteArgs {
         from,
         app,
@@ -1105,17 +1040,7 @@ fn parse_promote(
     })
 }
 
-fn parse_lock(
-    mut args: Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    raw: &[String],
-    command: Vec<OsString>,
-) -> Result<LockArgs, UsageError> {
-    let mut o = Options {
-        args: &mut args,
-        env,
-        raw,
-    };
+fn parse_lock(mut o: Options<'_>, command: Vec<OsString>) -> Result<LockArgs, UsageError> {
     let provider = match o.string("--provider")?.as_deref().map(str::trim) {
         None => None,
         Some("circleci" | "circle" | "CircleCI") => Some(LockProvider::CircleCi),
@@ -1154,7 +1079,7 @@ fn parse_lock(
     };
     let stale_after = o.duration("--stale-after")?;
     let state = o.string("--state")?;
-    finish(args, "lock")?;
+    o.finish("lock")?;
     if let Some(project) = &project {
         crate::circleci::ProjectSlug::parse(project)
             .map_err(|why| usage(format!("--project: {why}")))?;
@@ -1182,13 +1107,26 @@ fn state_path(flag: Option<String>) -> PathBuf {
 
 /// Reads flags with their `SHIPLINE_*` fallbacks.
 struct Options<'a> {
-    args: &'a mut Arguments,
+    args: Arguments,
     env: &'a dyn Fn(&str) -> Option<String>,
     /// The command line as given, to tell whether a value came from a flag or a variable.
     raw: &'a [String],
 }
 
-impl Options<'_> {
+impl<'a> Options<'a> {
+    fn new(
+        args: Arguments,
+        env: &'a dyn Fn(&str) -> Option<String>,
+        raw: &'a [String],
+    ) -> Options<'a> {
+        Options { args, env, raw }
+    }
+
+    /// Fails on whatever is left on the command line, naming it and the command's help.
+    fn finish(self, command: &str) -> Result<(), UsageError> {
+        finish(self.args, command)
+    }
+
     fn string(&mut self, flag: &'static str) -> Result<Option<String>, UsageError> {
         match self.args.opt_value_from_str::<_, String>(flag) {
             Ok(Some(v)) => Ok(Some(v)),
@@ -1317,6 +1255,16 @@ pub fn parse_bool(text: &str) -> Option<bool> {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" | "" => Some(false),
         _ => None,
+    }
+}
+
+/// `--enabled-by` names a variable; `$X` or `X=true` there is a mistake worth saying.
+fn check_enabled_by(var: Option<&str>) -> Result<(), UsageError> {
+    match var {
+        Some(var) if !is_env_name(var) => Err(usage(format!(
+            "--enabled-by takes the name of an environment variable (letters, digits and _), not `{var}`"
+        ))),
+        _ => Ok(()),
     }
 }
 
