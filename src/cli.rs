@@ -707,65 +707,47 @@ pub fn parse_with_env(
         Some("-V" | "--version") => Ok(Command::Version),
         Some("-h" | "--help") => Ok(Command::Help(HELP)),
         Some("help") => match args.subcommand().ok().flatten().as_deref() {
-            Some("deploy") => Ok(Command::Help(DEPLOY_HELP)),
-            Some("notes") => Ok(Command::Help(NOTES_HELP)),
-            Some("verify") => Ok(Command::Help(VERIFY_HELP)),
-            Some("rollback") => Ok(Command::Help(ROLLBACK_HELP)),
-            Some("promote") => Ok(Command::Help(PROMOTE_HELP)),
-            Some("notify") => Ok(Command::Help(NOTIFY_HELP)),
-            Some("lock") => Ok(Command::Help(LOCK_HELP)),
             None => Ok(Command::Help(HELP)),
-            Some(other) => Err(usage(format!(
-                "unknown command `{other}`; see `shipline --help`"
-            ))),
+            Some(name) => help_of(name)
+                .map(Command::Help)
+                .ok_or_else(|| unknown(name)),
         },
-        Some("deploy") => {
+        Some(name) => {
+            let help = help_of(name).ok_or_else(|| unknown(name))?;
             if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(DEPLOY_HELP));
+                return Ok(Command::Help(help));
             }
-            parse_deploy(Options::new(args, env, &raw)).map(Command::Deploy)
-        }
-        Some("verify") => {
-            if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(VERIFY_HELP));
+            let o = Options::new(args, env, &raw);
+            match name {
+                "lock" => parse_lock(o, command.unwrap_or_default()).map(Command::Lock),
+                "deploy" => parse_deploy(o).map(Command::Deploy),
+                "verify" => parse_verify(o).map(Command::Verify),
+                "rollback" => parse_rollback(o).map(Command::Rollback),
+                "promote" => parse_promote(o).map(Command::Promote),
+                "notes" => parse_notes(o).map(Command::Notes),
+                "notify" => parse_notify(o).map(Command::Notify),
+                other => Err(unknown(other)),
             }
-            parse_verify(Options::new(args, env, &raw)).map(Command::Verify)
         }
-        Some("rollback") => {
-            if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(ROLLBACK_HELP));
-            }
-            parse_rollback(Options::new(args, env, &raw)).map(Command::Rollback)
-        }
-        Some("promote") => {
-            if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(PROMOTE_HELP));
-            }
-            parse_promote(Options::new(args, env, &raw)).map(Command::Promote)
-        }
-        Some("notes") => {
-            if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(NOTES_HELP));
-            }
-            parse_notes(Options::new(args, env, &raw)).map(Command::Notes)
-        }
-        Some("notify") => {
-            if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(NOTIFY_HELP));
-            }
-            parse_notify(Options::new(args, env, &raw)).map(Command::Notify)
-        }
-        Some("lock") => {
-            if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(LOCK_HELP));
-            }
-            parse_lock(Options::new(args, env, &raw), command.unwrap_or_default())
-                .map(Command::Lock)
-        }
-        Some(other) => Err(usage(format!(
-            "unknown command `{other}`; see `shipline --help`"
-        ))),
     }
+}
+
+/// The help text of a command, or `None` when there is no such command.
+fn help_of(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "lock" => LOCK_HELP,
+        "deploy" => DEPLOY_HELP,
+        "verify" => VERIFY_HELP,
+        "rollback" => ROLLBACK_HELP,
+        "promote" => PROMOTE_HELP,
+        "notes" => NOTES_HELP,
+        "notify" => NOTIFY_HELP,
+        _ => return None,
+    })
+}
+
+fn unknown(name: &str) -> UsageError {
+    usage(format!("unknown command `{name}`; see `shipline --help`"))
 }
 
 fn parse_deploy(mut o: Options<'_>) -> Result<DeployArgs, UsageError> {

@@ -15,7 +15,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{app_source, sha256_checksum, Api, Raw, Resp, COMMIT, LIVE_COMMIT};
+use common::{
+    app_source, is_date_time, is_uuid, sha256_checksum, Api, Raw, Resp, COMMIT, LIVE_COMMIT,
+};
 use serde_json::{json, Value};
 use shipline_sandbox::{DynoBoot, Heroku, Script};
 
@@ -40,33 +42,6 @@ fn type_matches(name: &str, value: &Value) -> bool {
         "object" => value.is_object(),
         _ => false,
     }
-}
-
-fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-fn is_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
-    b.len() >= 20
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && b[10] == b'T'
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19)
-        && (s.ends_with('Z') || s[19..].contains(['+', '-']))
 }
 
 impl Validator<'_> {

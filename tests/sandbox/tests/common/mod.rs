@@ -343,3 +343,32 @@ pub fn sha256_checksum(bytes: &[u8]) -> String {
 
 pub const COMMIT: &str = "4f4f592c3b7e9a67951e1d7ee8c66772b57c2601";
 pub const LIVE_COMMIT: &str = "d31fba524ee2977519c5187bbf565e699f05b25c";
+
+/// The `uuid` format of the services' schemas: 8-4-4-4-12 hex digits.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The `date-time` format (RFC 3339), as the services write it.
+pub fn is_date_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && (s.ends_with('Z') || s[19..].contains(['+', '-']))
+}
