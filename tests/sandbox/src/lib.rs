@@ -11,6 +11,10 @@
 //!   pipelines and promotions), its S3 stand-in for source blobs, and the build and release
 //!   output streams.
 //! - [`github`]: the GitHub REST API (comparing commits), answered from real repositories.
+//! - [`scenario`]: everything one CI job of staging → production talks to, started together
+//!   (`shipline-sandbox pipeline`), and [`control`], its out-of-band JSON API for scripting
+//!   the next dyno boot, passing and finishing builds, and reading what the fakes received.
+//! - [`transcript`]: what Slack received, laid out for a terminal as Slack lays it out.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`slack`]: Slack's incoming webhooks and Web API (`chat.postMessage`, `chat.update`),
 //!   enforcing its limits and keeping every message with its thread replies and edits.
@@ -19,12 +23,15 @@
 //!   answers, redirects, a port where nothing listens).
 
 pub mod circleci;
+pub mod control;
 pub mod github;
 pub mod heroku;
+pub mod scenario;
 pub mod server;
 pub mod slack;
 pub mod tarball;
 pub mod target;
+pub mod transcript;
 mod util;
 
 pub use github::GitHub;

@@ -1,7 +1,10 @@
-//! `shipline-sandbox`: runs a fake service until killed, for `scripts/demo` and manual trials;
-//! `shipline-sandbox bench-lock` runs the lock simulation benchmark.
+//! `shipline-sandbox`: runs fake services until killed, for `scripts/demo`, end-to-end tests
+//! and manual trials: `heroku` (one app), `pipeline` (staging → production with Slack, CI
+//! builds and a control API), `slack-transcript` (what Slack received), and `bench-lock`
+//! (the lock simulation benchmark).
 
 mod bench_lock;
+mod pipeline_cli;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,9 +16,11 @@ shipline-sandbox: fake services on 127.0.0.1 for shipline's demo and tests
 
 USAGE:
     shipline-sandbox heroku --app NAME [OPTIONS]
+    shipline-sandbox pipeline --env-file PATH [PIPELINE OPTIONS]
+    shipline-sandbox slack-transcript [--control URL]
     shipline-sandbox bench-lock --shipline PATH [BENCH OPTIONS]
 
-Starts a fake Heroku Platform API with one Cedar app, prints its base URL (or writes it to
+HEROKU starts a fake Heroku Platform API with one Cedar app, prints its base URL (or writes it to
 --port-file) and serves until killed. Every build prints realistic heroku/nodejs buildpack
 output a few hundred milliseconds per line and succeeds.
 
@@ -39,6 +44,67 @@ OPTIONS:
                           whose `deploy` job has reached the lock (GITHUB_*, GITHUB_TOKEN,
                           GITHUB_API_URL)
     -h, --help            show this help
+
+PIPELINE starts everything one CI job of staging -> production talks to, and serves until
+killed: a fake Heroku with the staging app and the production apps coupled to one pipeline
+(stages `staging` and `production`), all live at --live-commit, whose builds print realistic
+buildpack output; a fake Slack (incoming webhook and Web API, channel C0DEPLOYS); optionally
+a fake CircleCI and a fake GitHub with builds of `main`; and a control API (JSON over HTTP on
+its own port; the fakes' ports answer only what the real services answer). When everything
+listens it writes --env-file whole (KEY=VALUE lines, for `set -a; . FILE`):
+    HEROKU_API_KEY, SHIPLINE_HEROKU_API_URL, SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN,
+    SHIPLINE_SLACK_API_URL, SHIPLINE_SANDBOX_CONTROL (the control API's base URL),
+    SHIPLINE_SANDBOX_STAGING_APP, SHIPLINE_SANDBOX_PRODUCTION_APP (the first),
+    SHIPLINE_SANDBOX_PRODUCTION_APPS (comma-separated), SHIPLINE_SANDBOX_PIPELINE,
+    SHIPLINE_SANDBOX_SLACK_CHANNEL, SHIPLINE_SANDBOX_CIRCLECI_BUILDS, SHIPLINE_SANDBOX_GITHUB_RUNS
+and, beside it, one file per CI build with the environment its `deploy` job has:
+circleci-N.env (CI, CIRCLECI, CIRCLE_*, CIRCLE_TOKEN, SHIPLINE_CIRCLECI_API_URL) and
+github-N.env (CI, GITHUB_*, GITHUB_TOKEN, GITHUB_API_URL), written before --env-file.
+Builds start in their tests; passing a build's tests through the control API makes its
+`deploy` job run at once (reach the lock), so the order and timing are the caller's.
+A job's steps are the caller's too: when they are done (also after its lock skipped), finish
+its `deploy` job through the control API, as CI would; a lock waiting behind it proceeds.
+    --env-file PATH       where to write the environment (required)
+    --staging NAME        the staging app [default: shop-staging]
+    --production NAME     a production app; repeatable or comma-separated [default: shop]
+    --pipeline NAME       the Heroku pipeline [default: shop]
+    --live-commit SHA     every app starts with a release of this commit (40 hex digits)
+    --release-phase       every app has a release phase (migrations) that streams
+    --preboot             every app has preboot on
+    --circleci-builds N,N...
+                          CircleCI pipelines of `main` with these numbers (e.g. 101,102,103)
+    --github-runs N,N...  GitHub Actions runs of `main` (deploy.yml) with these numbers
+    --api-key KEY         the accepted HEROKU_API_KEY [default: shipline-demo-key]
+    --dyno-boot SECONDS   how long a new release's dynos are `starting` [default: 1.5]
+    --control-port N      port of the control API [default: a free one]
+
+CONTROL API (base URL in SHIPLINE_SANDBOX_CONTROL; JSON answers; errors {\"error\": \"...\"}):
+    GET  /                                 the scenario, its env, its builds, these endpoints
+    POST /heroku/apps/APP/next-boot        the app's next release boots as told; body
+                                           {\"crash\": true, \"starting_ms\": 1500, \"only_one\": false}
+                                           (all optional: by default its dynos go `starting`
+                                           then `crashed`; releases after it boot normally)
+    GET  /heroku/apps/APP/releases         its releases as the Platform API renders them
+    GET  /heroku/apps/APP/builds           its builds
+    GET  /heroku/apps/APP/dynos            its dynos now
+    GET  /heroku/promotions                every pipeline promotion, with its targets
+    GET  /requests/SERVICE                 every request heroku, slack, circleci or github
+                                           received, in order: method, path, query, headers,
+                                           body (text; null with body_bytes when binary)
+    GET  /slack/messages                   every Slack message in arrival order (webhook and
+                                           Web API) with thread replies and earlier versions
+    GET  /circleci/builds, /github/runs    each build's number and `deploy` job status
+    POST /circleci/builds/N/tests          its tests end now ({\"passed\": false} fails them);
+    POST /github/runs/N/tests              answers once its `deploy` job runs
+    POST /circleci/builds/N/finish         its `deploy` job ends ({\"success\": false} fails
+    POST /github/runs/N/finish             it): a lock waiting behind it proceeds
+    POST /circleci/builds/N/cancel         its workflow is cancelled
+
+SLACK-TRANSCRIPT prints every message the pipeline's Slack received, in order, laid out as
+Slack shows it: header, text, fields, release notes, context line, thread replies indented
+under their parent, mentions as @oncall, links as `text (url)`. Plain text, bold only on a
+terminal without NO_COLOR.
+    --control URL         the control API [default: $SHIPLINE_SANDBOX_CONTROL]
 
 BENCH-LOCK runs builds arriving over a period on the fake CircleCI, each running
 `shipline lock -- <deploy>` in its deploy job, time scaled down, and reports the hand-off
@@ -76,10 +142,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
         Some("heroku") => {}
         Some(other) => {
             return Err(format!(
-                "unknown service {other:?} (expected `heroku` or `bench-lock`)"
+                "unknown command {other:?} (expected `heroku`, `pipeline`, `slack-transcript` \
+                 or `bench-lock`)"
             ))
         }
-        None => return Err("missing service (expected `heroku`)".into()),
+        None => return Err("missing command (expected `heroku` or `pipeline`)".into()),
     }
     let mut options = Options {
         app: String::new(),
@@ -198,13 +265,40 @@ fn main() -> ExitCode {
             }
         };
     }
-    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
         print!("{USAGE}");
-        return if args.is_empty() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
+        return ExitCode::SUCCESS;
+    }
+    match args.first().map(String::as_str) {
+        Some("pipeline") => {
+            return match pipeline_cli::parse_pipeline(&args[1..]) {
+                Ok(parsed) => {
+                    eprintln!(
+                        "shipline-sandbox pipeline: {}",
+                        pipeline_cli::run_pipeline(parsed)
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => usage_error("pipeline", &e),
+            }
+        }
+        Some("slack-transcript") => {
+            return match pipeline_cli::parse_transcript(&args[1..]) {
+                Ok(url) => match pipeline_cli::run_transcript(&url) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("shipline-sandbox slack-transcript: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => usage_error("slack-transcript", &e),
+            }
+        }
+        _ => {}
+    }
+    if args.is_empty() {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
     }
     let options = match parse(&args) {
         Ok(o) => o,
@@ -305,6 +399,13 @@ fn main() -> ExitCode {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// A flag error: one line saying what is wrong, exit 2.
+fn usage_error(command: &str, message: &str) -> ExitCode {
+    eprintln!("shipline-sandbox {command}: {message}");
+    eprintln!("Run `shipline-sandbox --help` for the options.");
+    ExitCode::from(2)
 }
 
 /// Writes `text` to `path` whole (a temporary file, then a rename), so a script polling for

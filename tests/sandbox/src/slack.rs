@@ -262,6 +262,21 @@ impl Slack {
             .collect()
     }
 
+    /// Every top-level message of every channel, in the order they arrived (webhook and Web
+    /// API alike), with their replies and edits: the whole conversation, for a transcript.
+    pub fn all_messages(&self) -> Vec<Message> {
+        lock(&self.shared).messages.clone()
+    }
+
+    /// Channel IDs with their names (`C0DEPLOYS` → `deploys`), to show messages as Slack does.
+    pub fn channel_names(&self) -> Vec<(String, String)> {
+        lock(&self.shared)
+            .channels
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect()
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared).requests.clone()

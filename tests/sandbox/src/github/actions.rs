@@ -371,6 +371,15 @@ impl Actions {
         self.run_mut(r).finished = Some((SystemTime::now(), success));
     }
 
+    pub(super) fn finish_tests(&mut self, r: &RunRef, success: bool) {
+        let run = self.run_mut(r);
+        let elapsed = SystemTime::now()
+            .duration_since(run.started)
+            .unwrap_or_default();
+        run.spec.tests = run.spec.tests.min(elapsed);
+        run.spec.tests_fail = !success;
+    }
+
     pub(super) fn approve(&mut self, r: &RunRef) {
         self.run_mut(r).approved = Some(SystemTime::now());
     }
