@@ -15,6 +15,7 @@
 //! | `GET /heroku/promotions` | every pipeline promotion with its targets |
 //! | `GET /requests/{service}` | every request `heroku`, `slack`, `circleci` or `github` received, in order: method, path, query, headers, body (text, or `null` with `body_bytes` when binary) |
 //! | `GET /slack/messages` | every Slack message in arrival order (webhook and Web API), with thread replies and earlier versions (`edits`) |
+//! | `GET /slack/directory` | the names Slack shows for IDs: `channels`, `usergroups` (`S0ONCALL` → `oncall`), `users` |
 //! | `GET /circleci/builds`, `GET /github/runs` | each build's number and `deploy` job status |
 //! | `POST /circleci/builds/{n}/tests`, `POST /github/runs/{n}/tests` | its tests end now, `{"passed": true}` by default; answers once its `deploy` job runs (has reached the lock) |
 //! | `POST /circleci/builds/{n}/finish`, `POST /github/runs/{n}/finish` | its `deploy` job ends, `{"success": true}` by default: a lock waiting behind it proceeds |
@@ -38,7 +39,7 @@ const JSON: &str = "application/json; charset=utf-8";
 const AT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The endpoints, for `GET /` and for the answer to an unknown path.
-const ENDPOINTS: [&str; 14] = [
+const ENDPOINTS: [&str; 15] = [
     "GET /",
     "POST /heroku/apps/{app}/next-boot {\"crash\": true, \"starting_ms\": 1500, \"only_one\": false}",
     "GET /heroku/apps/{app}/releases",
@@ -47,6 +48,7 @@ const ENDPOINTS: [&str; 14] = [
     "GET /heroku/promotions",
     "GET /requests/{heroku|slack|circleci|github}",
     "GET /slack/messages",
+    "GET /slack/directory",
     "GET /circleci/builds",
     "GET /github/runs",
     "POST /circleci/builds/{n}/tests {\"passed\": true}",
@@ -131,6 +133,7 @@ fn handle(scenario: &Scenario, base: &str, req: &Request) -> Response {
         }
         ("GET", ["requests", service]) => requests(scenario, service),
         ("GET", ["slack", "messages"]) => answer(200, slack_messages(scenario)),
+        ("GET", ["slack", "directory"]) => answer(200, scenario.slack_directory()),
         ("GET", [ci @ ("circleci" | "github"), kind]) if *kind == builds_word(ci) => {
             answer(200, Value::Array(builds_json(scenario, ci)))
         }

@@ -75,6 +75,9 @@ its `deploy` job through the control API, as CI would; a lock waiting behind it 
                           CircleCI pipelines of `main` with these numbers (e.g. 101,102,103)
     --github-runs N,N...  GitHub Actions runs of `main` (deploy.yml) with these numbers
     --api-key KEY         the accepted HEROKU_API_KEY [default: shipline-demo-key]
+    --slack-usergroup ID=HANDLE
+                          a user group of the Slack workspace, for transcripts; repeatable
+                          [default: S0ONCALL=oncall]
     --dyno-boot SECONDS   how long a new release's dynos are `starting` [default: 1.5]
     --control-port N      port of the control API [default: a free one]
 
@@ -93,6 +96,7 @@ CONTROL API (base URL in SHIPLINE_SANDBOX_CONTROL; JSON answers; errors {\"error
                                            body (text; null with body_bytes when binary)
     GET  /slack/messages                   every Slack message in arrival order (webhook and
                                            Web API) with thread replies and earlier versions
+    GET  /slack/directory                  names Slack shows for IDs (channels, user groups)
     GET  /circleci/builds, /github/runs    each build's number and `deploy` job status
     POST /circleci/builds/N/tests          its tests end now ({\"passed\": false} fails them);
     POST /github/runs/N/tests              answers once its `deploy` job runs
@@ -102,7 +106,8 @@ CONTROL API (base URL in SHIPLINE_SANDBOX_CONTROL; JSON answers; errors {\"error
 
 SLACK-TRANSCRIPT prints every message the pipeline's Slack received, in order, laid out as
 Slack shows it: header, text, fields, release notes, context line, thread replies indented
-under their parent, mentions as @oncall, links as `text (url)`. Plain text, bold only on a
+under their parent, mentions as @oncall (user groups from --slack-usergroup), links as
+`text (url)`. Plain text, bold only on a
 terminal without NO_COLOR.
     --control URL         the control API [default: $SHIPLINE_SANDBOX_CONTROL]
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use shipline_sandbox::control::{self, Control};
 use shipline_sandbox::scenario::{Scenario, Spec};
-use shipline_sandbox::transcript::{self, Style};
+use shipline_sandbox::transcript::{self, Directory, Style};
 
 /// What `pipeline` was asked for.
 pub struct PipelineArgs {
@@ -48,6 +48,19 @@ pub fn parse_pipeline(args: &[String]) -> Result<PipelineArgs, String> {
             "--circleci-builds" => spec.circleci_builds = numbers(flag, &value()?)?,
             "--github-runs" => spec.github_runs = numbers(flag, &value()?)?,
             "--api-key" => spec.api_key = value()?,
+            "--slack-usergroup" => {
+                let v = value()?;
+                let (id, handle) = v
+                    .split_once('=')
+                    .filter(|(id, h)| id.starts_with('S') && !h.is_empty())
+                    .ok_or_else(|| {
+                        format!(
+                            "--slack-usergroup takes ID=HANDLE (e.g. S0ONCALL=oncall), not {v:?}"
+                        )
+                    })?;
+                spec.usergroups
+                    .push((id.into(), handle.trim_start_matches('@').into()));
+            }
             "--dyno-boot" => {
                 let v = value()?;
                 let secs: f64 = v
@@ -231,10 +244,11 @@ pub fn parse_transcript(args: &[String]) -> Result<String, String> {
 /// (bold only on a terminal without `NO_COLOR`).
 pub fn run_transcript(url: &str) -> Result<(), String> {
     let messages = control::get_json(url, "/slack/messages")?;
+    let directory = Directory::from_json(&control::get_json(url, "/slack/directory")?);
     let style = Style::for_output(
         std::io::stdout().is_terminal(),
         std::env::var("NO_COLOR").ok().as_deref(),
     );
-    print!("{}", transcript::render(&messages, style));
+    print!("{}", transcript::render(&messages, &directory, style));
     Ok(())
 }

@@ -15,6 +15,8 @@
 use std::io;
 use std::time::Duration;
 
+use serde_json::{json, Value};
+
 use crate::circleci::{BuildRef, BuildSpec, CircleCi};
 use crate::github::RunSpec;
 use crate::heroku::{Config, DynoBoot, Heroku, Script};
@@ -54,6 +56,9 @@ pub struct Spec {
     /// How long a new release's dynos are `starting` before they settle (up, or crashed when
     /// scripted).
     pub boot: Duration,
+    /// The Slack workspace's user groups (ID, handle), so a transcript shows a mention the
+    /// way Slack does (`<!subteam^S0ONCALL>` as `@oncall`).
+    pub usergroups: Vec<(String, String)>,
 }
 
 impl Default for Spec {
@@ -69,6 +74,7 @@ impl Default for Spec {
             github_runs: Vec::new(),
             api_key: "shipline-demo-key".into(),
             boot: Duration::from_millis(1500),
+            usergroups: vec![("S0ONCALL".into(), "oncall".into())],
         }
     }
 }
@@ -382,6 +388,22 @@ impl Scenario {
             }
             _ => false,
         }
+    }
+
+    /// The names Slack shows for IDs: channels, user groups and users, as the control API's
+    /// `GET /slack/directory` answers them.
+    pub fn slack_directory(&self) -> Value {
+        let map = |pairs: Vec<(String, String)>| -> serde_json::Map<String, Value> {
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()
+        };
+        json!({
+            "channels": map(self.slack.channel_names()),
+            "usergroups": map(self.spec.usergroups.clone()),
+            "users": {},
+        })
     }
 
     /// Every app of the scenario, staging first.

@@ -38,13 +38,46 @@ impl Style {
     }
 }
 
+/// The names Slack shows for IDs in mentions (`S0ONCALL` → `oncall`, `U0ADA` → `ada`): the
+/// workspace's user groups and users. A mention without a label is shown by ID when its
+/// name is unknown.
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    names: Vec<(String, String)>,
+}
+
+impl Directory {
+    /// From `{"usergroups": {"S0ONCALL": "oncall"}, "users": {"U0ADA": "ada"}}`, as the
+    /// control API's `GET /slack/directory` answers.
+    pub fn from_json(value: &Value) -> Directory {
+        let mut names = Vec::new();
+        for key in ["usergroups", "users"] {
+            if let Some(map) = value[key].as_object() {
+                for (id, name) in map {
+                    if let Some(name) = name.as_str() {
+                        names.push((id.clone(), name.to_string()));
+                    }
+                }
+            }
+        }
+        Directory { names }
+    }
+
+    fn name(&self, id: &str) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, n)| n.as_str())
+    }
+}
+
 /// Width of the divider, and of the left column of fields.
 const DIVIDER: usize = 48;
 const FIELD_COLUMN: usize = 34;
 
 /// Renders every message (an array as `GET /slack/messages` answers it) in order, a blank
 /// line between messages, thread replies indented under their parent.
-pub fn render(messages: &Value, style: Style) -> String {
+pub fn render(messages: &Value, directory: &Directory, style: Style) -> String {
     let Some(list) = messages.as_array() else {
         return String::new();
     };
@@ -56,10 +89,10 @@ pub fn render(messages: &Value, style: Style) -> String {
         if i > 0 {
             out.push('\n');
         }
-        render_message(&mut out, message, style, "", i + 1);
+        render_message(&mut out, message, directory, style, "", i + 1);
         if let Some(replies) = message["replies"].as_array() {
             for reply in replies {
-                render_reply(&mut out, reply, style);
+                render_reply(&mut out, reply, directory, style);
             }
         }
     }
@@ -84,7 +117,14 @@ fn edits(message: &Value) -> usize {
     message["edits"].as_array().map_or(0, Vec::len)
 }
 
-fn render_message(out: &mut String, message: &Value, style: Style, indent: &str, n: usize) {
+fn render_message(
+    out: &mut String,
+    message: &Value,
+    directory: &Directory,
+    style: Style,
+    indent: &str,
+    n: usize,
+) {
     out.push_str(&format!(
         "{indent}── {n}. {} · {}{}\n",
         channel(message),
@@ -95,25 +135,31 @@ fn render_message(out: &mut String, message: &Value, style: Style, indent: &str,
             k => format!(" · edited {k} times"),
         }
     ));
-    render_body(out, message, style, indent);
+    render_body(out, message, directory, style, indent);
 }
 
-fn render_reply(out: &mut String, reply: &Value, style: Style) {
+fn render_reply(out: &mut String, reply: &Value, directory: &Directory, style: Style) {
     let edited = match edits(reply) {
         0 => String::new(),
         _ => " (edited)".into(),
     };
     out.push_str(&format!("   ↳ reply in thread{edited}\n"));
-    render_body(out, reply, style, "     ");
+    render_body(out, reply, directory, style, "     ");
 }
 
 /// The blocks when there are any (Slack shows those, and the text only in notifications),
 /// else the text.
-fn render_body(out: &mut String, message: &Value, style: Style, indent: &str) {
+fn render_body(
+    out: &mut String,
+    message: &Value,
+    directory: &Directory,
+    style: Style,
+    indent: &str,
+) {
     let blocks = message["blocks"].as_array().filter(|b| !b.is_empty());
     let Some(blocks) = blocks else {
         let text = message["text"].as_str().unwrap_or("");
-        push_lines(out, indent, &mrkdwn(text, style));
+        push_lines(out, indent, &mrkdwn(text, directory, style));
         return;
     };
     for block in blocks {
@@ -124,10 +170,10 @@ fn render_body(out: &mut String, message: &Value, style: Style, indent: &str) {
             }
             "section" => {
                 if !block["text"].is_null() {
-                    push_lines(out, indent, &text_object(&block["text"], style));
+                    push_lines(out, indent, &text_object(&block["text"], directory, style));
                 }
                 if let Some(fields) = block["fields"].as_array() {
-                    render_fields(out, fields, style, indent);
+                    render_fields(out, fields, directory, style, indent);
                 }
             }
             "context" => {
@@ -136,7 +182,7 @@ fn render_body(out: &mut String, message: &Value, style: Style, indent: &str) {
                     .map(|e| {
                         e.iter()
                             .filter(|el| el["type"] != "image")
-                            .map(|el| text_object(el, style))
+                            .map(|el| text_object(el, directory, style))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -154,11 +200,17 @@ fn render_body(out: &mut String, message: &Value, style: Style, indent: &str) {
 }
 
 /// Fields two per line, as Slack shows them: `Name: value`.
-fn render_fields(out: &mut String, fields: &[Value], style: Style, indent: &str) {
+fn render_fields(
+    out: &mut String,
+    fields: &[Value],
+    directory: &Directory,
+    style: Style,
+    indent: &str,
+) {
     let cells: Vec<String> = fields
         .iter()
         .map(|f| {
-            let text = text_object(f, style);
+            let text = text_object(f, directory, style);
             match text.split_once('\n') {
                 Some((name, value)) => format!("{name}: {}", value.replace('\n', " ")),
                 None => text,
@@ -194,11 +246,11 @@ fn visible_width(text: &str) -> usize {
     n
 }
 
-fn text_object(value: &Value, style: Style) -> String {
+fn text_object(value: &Value, directory: &Directory, style: Style) -> String {
     let text = value["text"].as_str().unwrap_or("");
     match value["type"].as_str() {
         Some("plain_text") => emoji(text),
-        _ => mrkdwn(text, style),
+        _ => mrkdwn(text, directory, style),
     }
 }
 
@@ -232,12 +284,12 @@ fn emoji(text: &str) -> String {
 }
 
 /// Slack mrkdwn as a reader sees it: `<url|text>` → `text (url)`, `<@U1|ada>` → `@ada`,
-/// `<!subteam^S1|oncall>` → `@oncall`, `<!here>` → `@here`, `<#C1|deploys>` → `#deploys`,
+/// `<!subteam^S1|oncall>` or `<!subteam^S1>` with S1 in the directory → `@oncall`, `<!here>` → `@here`, `<#C1|deploys>` → `#deploys`,
 /// `*bold*` bold (or plain), `_italic_` and `~strike~` plain, `` `code` `` kept, and the
 /// escapes `&amp;` `&lt;` `&gt;` undone.
-pub fn mrkdwn(text: &str, style: Style) -> String {
+pub fn mrkdwn(text: &str, directory: &Directory, style: Style) -> String {
     // Tokens first: a link's label may hold a code span (`<url|`abc1234`>`).
-    let text = tokens(&emoji(text));
+    let text = tokens(&emoji(text), directory);
     let mut out = String::new();
     // Code spans keep their text as is (Slack formats nothing inside them).
     for (i, part) in text.split('`').enumerate() {
@@ -255,7 +307,7 @@ pub fn mrkdwn(text: &str, style: Style) -> String {
 
 /// Replaces `<…>` tokens (links, mentions, channels) by their readable text; entities are
 /// undone in the result (so an escaped `&lt;` never becomes a token).
-fn tokens(text: &str) -> String {
+fn tokens(text: &str, directory: &Directory) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find('<') {
@@ -263,7 +315,7 @@ fn tokens(text: &str) -> String {
         let after = &rest[start + 1..];
         match after.find('>') {
             Some(end) => {
-                out.push_str(&token(&after[..end]));
+                out.push_str(&token(&after[..end], directory));
                 rest = &after[end + 1..];
             }
             None => {
@@ -276,10 +328,15 @@ fn tokens(text: &str) -> String {
     out
 }
 
-fn token(inner: &str) -> String {
+fn token(inner: &str, directory: &Directory) -> String {
     let (target, label) = match inner.split_once('|') {
         Some((t, l)) => (t, Some(unescape(l))),
         None => (inner, None),
+    };
+    let known = |id: &str| {
+        label
+            .clone()
+            .or_else(|| directory.name(id).map(str::to_string))
     };
     let at = |name: String| {
         if name.starts_with('@') {
@@ -289,14 +346,14 @@ fn token(inner: &str) -> String {
         }
     };
     if let Some(user) = target.strip_prefix('@') {
-        return at(label.unwrap_or_else(|| user.to_string()));
+        return at(known(user).unwrap_or_else(|| user.to_string()));
     }
     if let Some(channel) = target.strip_prefix('#') {
         return format!("#{}", label.unwrap_or_else(|| channel.to_string()));
     }
     if let Some(special) = target.strip_prefix('!') {
         if let Some(group) = special.strip_prefix("subteam^") {
-            return at(label.unwrap_or_else(|| group.to_string()));
+            return at(known(group).unwrap_or_else(|| group.to_string()));
         }
         if special.starts_with("date^") {
             return label.unwrap_or_default();
@@ -366,6 +423,8 @@ mod tests {
     #[test]
     fn links_mentions_and_escapes_read_as_slack_shows_them() {
         let plain = Style::plain();
+        let dir = Directory::from_json(&serde_json::json!({"usergroups": {"S0ONCALL": "oncall"}}));
+        let mrkdwn = |text: &str, style| mrkdwn(text, &dir, style);
         assert_eq!(
             mrkdwn("<https://x.test/a?b=1&amp;c=2|the run> by <@U1|ada>", plain),
             "the run (https://x.test/a?b=1&c=2) by @ada"
@@ -376,8 +435,9 @@ mod tests {
         );
         assert_eq!(
             mrkdwn("<!subteam^S0ONCALL> <!here>", plain),
-            "@S0ONCALL @here"
+            "@oncall @here"
         );
+        assert_eq!(mrkdwn("<!subteam^S0OTHER> <@U9>", plain), "@S0OTHER @U9");
         assert_eq!(
             mrkdwn("fix &lt;!channel&gt; &amp; co", plain),
             "fix <!channel> & co"
@@ -389,6 +449,7 @@ mod tests {
     fn emphasis_is_bold_only_with_ansi_and_leaves_names_alone() {
         let plain = Style::plain();
         let bold = Style { bold: true };
+        let mrkdwn = |text: &str, style| mrkdwn(text, &Directory::default(), style);
         assert_eq!(mrkdwn("*Failed* at `verify`", plain), "Failed at `verify`");
         assert_eq!(
             mrkdwn("*Failed* at `verify`", bold),

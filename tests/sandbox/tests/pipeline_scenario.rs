@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use shipline_sandbox::control::{get_json, http, post_json, Control};
 use shipline_sandbox::scenario::{Scenario, Spec};
-use shipline_sandbox::transcript::{render, Style};
+use shipline_sandbox::transcript::{render, Directory, Style};
 
 const LIVE: &str = "1111111111111111111111111111111111111111";
 const NEXT: &str = "2222222222222222222222222222222222222222";
@@ -292,10 +292,11 @@ fn the_transcript_lays_out_header_fields_notes_context_and_thread_replies() {
     post_message(
         &scenario,
         json!({"channel": "C0DEPLOYS", "thread_ts": ts,
-               "text": "<!subteam^S0ONCALL|oncall> :x: Deploy of shop to production failed at `verify`"}),
+               "text": "<!subteam^S0ONCALL> :x: Deploy of shop to production failed at `verify`"}),
     );
     let messages = get_json(&url, "/slack/messages").unwrap();
-    let text = render(&messages, Style::plain());
+    let directory = Directory::from_json(&get_json(&url, "/slack/directory").unwrap());
+    let text = render(&messages, &directory, Style::plain());
     let expected = "\
 ── 1. #deploys · incoming webhook
 ✅ Deployed shop-staging to staging (v3)
@@ -314,7 +315,7 @@ CircleCI job 9 (https://circleci.com/gh/acme/shop/9) · merged by grace
 ";
     assert_eq!(text, expected, "got:\n{text}");
     assert!(!text.contains('\x1b'));
-    let bold = render(&messages, Style { bold: true });
+    let bold = render(&messages, &directory, Style { bold: true });
     assert!(bold.contains("\x1b[1mFailed\x1b[22m at"), "{bold}");
 }
 
