@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::notes::Recorded;
+use crate::outcome::Outcome;
 
 /// The format version of the state file. A file with a newer version is refused rather than
 /// misread; version 1 (one record per step name, one app per job) is refused within the same
@@ -50,9 +51,34 @@ pub struct StepRecord {
     /// Whether it was a `--dry-run`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// How it ended on each app, when it acted on several (one app of a promotion can fail
+    /// while another goes live).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_app: BTreeMap<String, AppOutcome>,
+}
+
+/// How a step that acted on several apps ended on one of them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AppOutcome {
+    /// `done`, `skipped` or `failed`.
+    pub outcome: String,
+    /// Why it skipped or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl StepRecord {
+    /// The record as it reads for `app`: with that app's own outcome when the step acted on
+    /// several.
+    pub fn for_app(&self, app: &str) -> StepRecord {
+        let mut record = self.clone();
+        if let Some(own) = self.by_app.get(app) {
+            record.outcome = own.outcome.clone();
+            record.reason = own.reason.clone();
+        }
+        record
+    }
+
     /// Whether the step acted on `app`, or on no app at all (the lock, which every app of the
     /// job waits behind).
     pub fn concerns(&self, app: &str) -> bool {
@@ -301,6 +327,8 @@ impl Dependency {
 pub struct State {
     path: PathBuf,
     doc: Doc,
+    /// How the running step ended on each of its apps, until it is recorded.
+    app_outcomes: BTreeMap<String, AppOutcome>,
 }
 
 impl State {
@@ -320,6 +348,7 @@ impl State {
                 run: run_key.map(str::to_string),
                 ..Doc::default()
             },
+            app_outcomes: BTreeMap::new(),
         };
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -364,6 +393,7 @@ impl State {
         Ok(State {
             path: path.to_path_buf(),
             doc,
+            app_outcomes: BTreeMap::new(),
         })
     }
 
@@ -372,9 +402,25 @@ impl State {
         &self.doc.steps
     }
 
-    /// Records how a step ended, after the steps before it.
-    pub fn record_step(&mut self, record: StepRecord) {
+    /// Records how a step ended, after the steps before it; a step that acted on several apps
+    /// gets how it ended on each, as the step said with [`State::record_app_outcome`].
+    pub fn record_step(&mut self, mut record: StepRecord) {
+        let by_app = std::mem::take(&mut self.app_outcomes);
+        if record.apps.len() > 1 {
+            record.by_app = by_app;
+        }
         self.doc.steps.push(record);
+    }
+
+    /// Says how the running step ended on one of its apps.
+    pub fn record_app_outcome(&mut self, app: &str, outcome: &Outcome) {
+        self.app_outcomes.insert(
+            app.to_string(),
+            AppOutcome {
+                outcome: outcome.word().to_string(),
+                reason: outcome.reason().map(str::to_string),
+            },
+        );
     }
 
     /// The apps of the latest deploy or promote of the run (even one that skipped or failed):
@@ -489,6 +535,7 @@ mod tests {
             started_at: "2026-11-27T00:00:00Z".into(),
             duration_ms: 5,
             dry_run: false,
+            by_app: BTreeMap::new(),
         }
     }
 

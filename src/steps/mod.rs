@@ -73,6 +73,7 @@ pub fn run_step(
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         dry_run,
+        by_app: Default::default(),
     });
     let saved = state.save();
     let mut outputs = vec![("outcome", word.to_string())];

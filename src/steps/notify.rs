@@ -42,12 +42,16 @@ pub struct Decided {
 }
 
 /// The steps that concern `app` (those that acted on it, and the lock), in the order they ran,
-/// without `notify` itself; every step when there is no app.
-pub fn steps_of<'a>(steps: &'a [StepRecord], app: Option<&str>) -> Vec<&'a StepRecord> {
+/// as they ended on that app, without `notify` itself; every step when there is no app.
+pub fn steps_of(steps: &[StepRecord], app: Option<&str>) -> Vec<StepRecord> {
     steps
         .iter()
         .filter(|s| s.step != "notify")
         .filter(|s| app.is_none_or(|app| s.concerns(app)))
+        .map(|s| match app {
+            Some(app) => s.for_app(app),
+            None => s.clone(),
+        })
         .collect()
 }
 
@@ -55,7 +59,7 @@ pub fn steps_of<'a>(steps: &'a [StepRecord], app: Option<&str>) -> Vec<&'a StepR
 /// failed (a rollback that succeeded after a failed verify does not make the run a success); a
 /// skipped step ends the run as skipped; otherwise the last step that ran says how far it got,
 /// and a run where only `lock` has run (or nothing yet) has just started.
-pub fn derive(steps: &[&StepRecord]) -> Decided {
+pub fn derive(steps: &[StepRecord]) -> Decided {
     if let Some(record) = steps.iter().find(|r| r.outcome == "failed") {
         return Decided {
             status: NotifyStatus::Failed,
@@ -331,6 +335,9 @@ pub fn run(args: &NotifyArgs, state: &mut State, apps: &[String]) -> Result<Outc
     let mut outcomes = Vec::new();
     for app in targets {
         let outcome = notify.report(state, app)?;
+        if let Some(app) = app {
+            state.record_app_outcome(app, &outcome);
+        }
         if let (Some(app), Outcome::Skipped(why) | Outcome::Failed(why)) = (app, &outcome) {
             if apps.len() > 1 {
                 outcomes.push(match outcome {
@@ -359,7 +366,7 @@ fn combine(outcomes: Vec<Outcome>) -> Outcome {
     if !failed.is_empty() {
         return Outcome::Failed(failed.join("; "));
     }
-    if outcomes.iter().any(|o| *o == Outcome::Done) {
+    if outcomes.contains(&Outcome::Done) {
         return Outcome::Done;
     }
     Outcome::Skipped(reasons("skipped").join("; "))
@@ -434,6 +441,7 @@ impl Notify<'_> {
             None => decided.status.word().to_string(),
         };
         let about = app.map(|a| format!(" about {a}")).unwrap_or_default();
+        let tag = app.map(|a| format!(" ({a})")).unwrap_or_default();
         let key = app.unwrap_or_default().to_string();
 
         let previous = state.slack().cloned();
@@ -485,7 +493,7 @@ impl Notify<'_> {
                 webhook.post(&payload).map(|warnings| {
                     message.posted.push(what.clone());
                     ci::say(&format!(
-                        "Posted to Slack through the incoming webhook{about}: {what}"
+                        "Posted to Slack through the incoming webhook: {what}{tag}"
                     ));
                     warn_about(&warnings);
                 })
@@ -502,7 +510,7 @@ impl Notify<'_> {
                     message: &mut message,
                     state,
                 };
-                sent.web_api(&api, channel, &about, &payload, reply.as_ref())
+                sent.web_api(&api, channel, &tag, &payload, reply.as_ref())
             }
         };
 
@@ -592,14 +600,14 @@ impl Sent<'_> {
         &mut self,
         api: &WebApi,
         channel: &str,
-        about: &str,
+        tag: &str,
         payload: &Value,
         reply: Option<&Value>,
     ) -> Result<()> {
         let posted = match (self.record.channel.clone(), self.message.ts.clone()) {
             (Some(id), Some(ts)) => match api.update(&id, &ts, payload) {
                 Ok(posted) => {
-                    ci::say(&format!("Updated the Slack message{about} {ts} in {id}"));
+                    ci::say(&format!("Updated the Slack message {ts} in {id}{tag}"));
                     posted
                 }
                 Err(e)
@@ -610,7 +618,7 @@ impl Sent<'_> {
                     self.message.failure_reply_ts = None;
                     let posted = api.post_message(channel, payload, None)?;
                     ci::say(&format!(
-                        "Posted a new Slack message{about} {} in {}",
+                        "Posted a new Slack message {} in {}{tag}",
                         posted.ts, posted.channel
                     ));
                     posted
@@ -620,7 +628,7 @@ impl Sent<'_> {
             _ => {
                 let posted = api.post_message(channel, payload, None)?;
                 ci::say(&format!(
-                    "Posted to Slack{about}: message {} in {}",
+                    "Posted to Slack: message {} in {}{tag}",
                     posted.ts, posted.channel
                 ));
                 posted
@@ -709,6 +717,7 @@ mod tests {
             started_at: format!("2026-11-27T02:30:{at}Z"),
             duration_ms: 1000,
             dry_run: false,
+            by_app: Default::default(),
         }
     }
 
@@ -771,10 +780,8 @@ mod tests {
             production.reason.as_deref(),
             Some("web.1 crashed; rolled back to v4 as v6")
         );
-        let names: Vec<&str> = steps_of(&steps, Some("shop"))
-            .iter()
-            .map(|s| s.step.as_str())
-            .collect();
+        let of_production = steps_of(&steps, Some("shop"));
+        let names: Vec<&str> = of_production.iter().map(|s| s.step.as_str()).collect();
         assert_eq!(names, ["lock", "promote", "verify"]);
     }
 

@@ -229,6 +229,7 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
         }
     }
     if targets.is_empty() {
+        record_each(state, &results);
         return Ok(summarize(&results));
     }
     let staging_pipeline = heroku.coupling(&staging_app.name)?.map(|c| c.pipeline.id);
@@ -351,6 +352,7 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     }
     // Report in the order the apps were given.
     results.sort_by_key(|(app, _)| args.apps.iter().position(|a| a == app));
+    record_each(state, &results);
 
     let first = &targets[0];
     let mut outputs = vec![("commit", commit.clone())];
@@ -378,6 +380,19 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     summary.push('\n');
     ci::write_summary(&summary)?;
     Ok(summarize(&results))
+}
+
+/// Tells the state how the promotion ended on each app, so each app's notification says its
+/// own.
+fn record_each(state: &mut State, results: &[(String, AppResult)]) {
+    for (app, result) in results {
+        let outcome = match result {
+            AppResult::Released(_) => Outcome::Done,
+            AppResult::Skipped(why) => Outcome::Skipped(why.clone()),
+            AppResult::Failed(why) => Outcome::Failed(why.clone()),
+        };
+        state.record_app_outcome(app, &outcome);
+    }
 }
 
 /// Text for one cell of a Markdown table: escaped, on one line.
@@ -447,7 +462,7 @@ mod tests {
     fn one_pipeline_for_all_promotes_through_it() {
         let p1 = Some("p1".to_string());
         assert_eq!(
-            route(Some("p1"), &[p1.clone()]),
+            route(Some("p1"), std::slice::from_ref(&p1)),
             Route::Pipeline("p1".into())
         );
         assert_eq!(

@@ -222,7 +222,9 @@ pub fn run(args: &VerifyArgs, state: &mut State, apps: &[String]) -> Result<Outc
     let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
     let mut failures = Vec::new();
     for app in apps {
-        match verify_app(&heroku, args, state, app, deadline)? {
+        let outcome = verify_app(&heroku, args, state, app, deadline)?;
+        state.record_app_outcome(app, &outcome);
+        match outcome {
             Outcome::Failed(reason) if apps.len() > 1 => failures.push(format!("{app}: {reason}")),
             Outcome::Failed(reason) => failures.push(reason),
             _ => {}
