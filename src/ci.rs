@@ -7,6 +7,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
@@ -93,10 +94,25 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Whether standard output carries the command's data (`shipline notes`), so the log and
+/// workflow commands go to standard error, which the GitHub runner reads for commands too.
+static STDOUT_IS_DATA: AtomicBool = AtomicBool::new(false);
+
+/// Sends the log and every workflow command to standard error from now on: standard output is
+/// the command's data, and whatever captures it (`notes > CHANGES.md`, a step output) must
+/// get the data alone, never an `::add-mask::` line carrying a secret.
+pub fn stdout_is_data() {
+    STDOUT_IS_DATA.store(true, Ordering::Relaxed);
+}
+
 fn emit(line: &str) {
+    // A closed stdout (e.g. `| head`) must not turn into a panic; the step goes on.
+    if STDOUT_IS_DATA.load(Ordering::Relaxed) {
+        let _ = writeln!(std::io::stderr(), "{line}");
+        return;
+    }
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
-    // A closed stdout (e.g. `| head`) must not turn into a panic; the step goes on.
     let _ = writeln!(lock, "{line}");
     let _ = lock.flush();
 }

@@ -106,9 +106,9 @@ impl fmt::Display for StatusSet {
 /// Options of `shipline verify`.
 #[derive(Debug, Clone)]
 pub struct VerifyArgs {
-    /// The app; `None` takes the one `deploy` recorded.
-    pub app: Option<String>,
-    /// The release whose dynos must be up; `None` takes the one `deploy` recorded.
+    /// The apps; empty takes those of the latest deploy or promote of the job.
+    pub apps: Vec<String>,
+    /// The release whose dynos must be up (one app only); `None` takes the one recorded.
     pub release: Option<u64>,
     /// Endpoints that must answer.
     pub checks: Vec<String>,
@@ -137,8 +137,8 @@ pub struct VerifyArgs {
 /// Options of `shipline rollback`.
 #[derive(Debug, Clone)]
 pub struct RollbackArgs {
-    /// The app.
-    pub app: String,
+    /// The app; `None` takes the one of the latest deploy or promote of the job.
+    pub app: Option<String>,
     /// The version to roll back to; `None` is the release before the live one.
     pub to: Option<u64>,
     /// Show which release would be restored, change nothing.
@@ -156,8 +156,8 @@ pub struct RollbackArgs {
 pub struct PromoteArgs {
     /// The staging app whose slug ships.
     pub from: String,
-    /// The production app.
-    pub app: String,
+    /// The production apps (several in one pipeline promotion).
+    pub apps: Vec<String>,
     /// The commit that must be the staging slug's.
     pub git_ref: String,
     /// The repository.
@@ -263,10 +263,14 @@ pub struct NotifyArgs {
     pub title: Option<String>,
     /// Who to mention when the deploy failed, as given (validated by the step).
     pub mention_on_failure: Option<String>,
-    /// The environment's name (`production`, `staging`), shown in the message.
+    /// The environment's name (`production`, `staging`), shown in the message; `None` takes
+    /// the app's pipeline stage, else its name.
     pub environment: Option<String>,
-    /// Where release notes start when the state file has none: a revision or an app.
-    pub from: Option<NotesFrom>,
+    /// The apps to report on; empty takes those of the latest deploy or promote of the job.
+    pub apps: Vec<String>,
+    /// Where release notes start when the state file has none for the app: a revision
+    /// (without it, the app's live commit).
+    pub from: Option<String>,
     /// Where they end.
     pub to: String,
     /// The repository.
@@ -468,9 +472,13 @@ CI build link, who merged, and the release notes; an on-call mention on failure
 
 Usage: shipline notify [OPTIONS]
 
-Transports: an incoming webhook (SLACK_WEBHOOK_URL), or the Web API (SLACK_BOT_TOKEN and
---channel), which posts one message and updates it at each later step of the run, with a
-thread reply carrying the mention when the deploy fails.
+It reports on one app: the one of the job's latest deploy or promote (or --app), with the
+steps that acted on it, its releases, the notes of what shipped to it and any rollback. A job
+that deploys staging and then promotes to production gets a message for each.
+
+Transports: an incoming webhook (SLACK_WEBHOOK_URL), which posts each app's status once, or
+the Web API (SLACK_BOT_TOKEN and --channel), which posts one message per app and updates it at
+each later step of the run, with a thread reply carrying the mention when the deploy fails.
 
 Options:
       --status STATUS        started, succeeded, failed or skipped (GitHub's success, failure
@@ -483,12 +491,16 @@ Options:
       --title TEXT           First line of the message                      [SHIPLINE_TITLE]
       --mention-on-failure M Who to page on failure: <!subteam^S123>, <@U123> or <!here>
                                                                             [SHIPLINE_MENTION_ON_FAILURE]
-      --environment NAME     Environment shown in the message (production, staging)
-                                                                            [SHIPLINE_ENVIRONMENT]
-      --from REV | --app APP Where the release notes start when the state file has none
+      --app APP              App to report on; repeatable, one message each [default: the
+                             apps of the job's latest deploy or promote]    [SHIPLINE_APP]
+      --environment NAME     Environment shown in the message [default: the app's Heroku
+                             pipeline stage, else the app's name]           [SHIPLINE_ENVIRONMENT]
+      --from REV             Where the release notes start when the state file has none for
+                             the app [default: the app's live commit]       [SHIPLINE_FROM]
       --to REV               Where they end [default: HEAD]                 [SHIPLINE_TO]
       --dir PATH             Path of the git repository [default: .]        [SHIPLINE_DIR]
       --first-parent         Release notes from the merges of the main branch
+                                                                            [SHIPLINE_FIRST_PARENT]
       --strict               Exit 1 when Slack fails (by default: a warning and exit 0)
                                                                             [SHIPLINE_STRICT]
       --dry-run              Print the payload instead of sending it        [SHIPLINE_DRY_RUN]
@@ -506,7 +518,10 @@ Environment:
 pub const VERIFY_HELP: &str = "\
 Prove the new release is healthy: its dynos up, its endpoints answering; roll back if not
 
-Usage: shipline verify [--app APP] [--check URL]... [OPTIONS]
+Usage: shipline verify [--app APP]... [--check URL]... [OPTIONS]
+
+The app is the one of the job's latest deploy or promote (several after a promotion to
+several apps), or --app. Each app is verified in turn.
 
 1. Dynos: waits until every dyno of the new release (recorded by deploy, or --release) is up,
    ignoring one-off `run` and `release` dynos and dynos of older releases. A crashed dyno of the
@@ -521,7 +536,8 @@ Usage: shipline verify [--app APP] [--check URL]... [OPTIONS]
    until someone deploys with --force.
 
 Options:
-      --app APP               Heroku app [default: the one deploy recorded]   [SHIPLINE_APP]
+      --app APP               Heroku app; repeatable [default: the apps of the job's latest
+                              deploy or promote]                              [SHIPLINE_APP]
       --release vN            Release whose dynos must be up [default: the deployed one]
                                                                               [SHIPLINE_RELEASE]
       --check URL             Endpoint to check; repeatable                   [SHIPLINE_CHECK,
@@ -548,14 +564,15 @@ Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
 pub const ROLLBACK_HELP: &str = "\
 Roll an app back to an earlier release (its code and config), and wait until it is live
 
-Usage: shipline rollback --app APP [--to vN] [OPTIONS]
+Usage: shipline rollback [--app APP] [--to vN] [OPTIONS]
 
 Without --to, the release before the live one is restored. The rollback release is described
 `Rollback to vN`, which makes later `shipline deploy` runs skip until someone deploys with --force:
 continuous deployment stays paused while a human looks.
 
 Options:
-      --app APP            Heroku app                                        [SHIPLINE_APP]
+      --app APP            Heroku app [default: the app of the job's latest deploy or promote]
+                                                                             [SHIPLINE_APP]
       --to vN              Version to restore [default: the previous release] [SHIPLINE_TO]
       --dry-run            Show which release would be restored and its commit [SHIPLINE_DRY_RUN]
       --timeout DURATION   Bound on the whole step [default: 10m]            [SHIPLINE_TIMEOUT]
@@ -570,16 +587,18 @@ Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
 pub const PROMOTE_HELP: &str = "\
 Ship the exact slug the staging app runs to the production app: no second build
 
-Usage: shipline promote --from STAGING_APP --app PRODUCTION_APP [OPTIONS]
+Usage: shipline promote --from STAGING_APP --app PRODUCTION_APP... [OPTIONS]
 
-When both apps are in one Heroku pipeline the promotion is a pipeline promotion; otherwise a
-release of the staging slug is created on production. All deploy guards apply, judged on the
+When the apps are in one Heroku pipeline the promotion is a pipeline promotion (one promotion
+to every --app); otherwise a release of the staging slug is created on each. Each app's
+release is waited for and reported; one app failing fails the step, naming it and saying what
+state the others are in. All deploy guards apply, judged on the
 slug's commit: kill switch, rollback, already live, older commit. The staging release must run
 the commit being shipped (--ref) unless --any-commit.
 
 Options:
       --from APP           Staging app whose slug ships                      [SHIPLINE_FROM]
-      --app APP            Production app                                    [SHIPLINE_APP]
+      --app APP            Production app; repeatable                        [SHIPLINE_APP]
       --ref REV            Commit that must be the staging slug's [default: HEAD] [SHIPLINE_REF]
       --dir PATH           Path of the git repository [default: .]           [SHIPLINE_DIR]
       --any-commit         Ship the staging slug whatever its commit         [SHIPLINE_ANY_COMMIT]
@@ -787,7 +806,7 @@ fn parse_deploy(mut o: Options<'_>) -> Result<DeployArgs, UsageError> {
         poll,
         state: state
             .map(PathBuf::from)
-            .unwrap_or_else(crate::outcome::State::default_path),
+            .unwrap_or_else(crate::state::State::default_path),
     })
 }
 
@@ -848,7 +867,8 @@ fn parse_notify(mut o: Options<'_>) -> Result<NotifyArgs, UsageError> {
     let title = o.string("--title")?;
     let mention_on_failure = o.string("--mention-on-failure")?;
     let environment = o.string("--environment")?;
-    let from = o.notes_from()?;
+    let apps = o.list("--app", is_list_separator)?;
+    let from = o.string("--from")?;
     let to = o.string("--to")?.unwrap_or_else(|| "HEAD".to_string());
     let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
     let first_parent = o.flag("--first-parent")?;
@@ -864,6 +884,7 @@ fn parse_notify(mut o: Options<'_>) -> Result<NotifyArgs, UsageError> {
         title,
         mention_on_failure,
         environment,
+        apps,
         from,
         to,
         dir: PathBuf::from(dir),
@@ -873,12 +894,12 @@ fn parse_notify(mut o: Options<'_>) -> Result<NotifyArgs, UsageError> {
         timeout,
         state: state
             .map(PathBuf::from)
-            .unwrap_or_else(crate::outcome::State::default_path),
+            .unwrap_or_else(crate::state::State::default_path),
     })
 }
 
 fn parse_verify(mut o: Options<'_>) -> Result<VerifyArgs, UsageError> {
-    let app = o.string("--app")?;
+    let apps = o.list("--app", is_list_separator)?;
     let release = match o.string("--release")? {
         None => None,
         Some(text) => Some(
@@ -930,8 +951,13 @@ fn parse_verify(mut o: Options<'_>) -> Result<VerifyArgs, UsageError> {
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(10));
     let state = o.string("--state")?;
     o.finish("verify")?;
+    if release.is_some() && apps.len() > 1 {
+        return Err(usage(
+            "--release names one release, but --app gives several apps; verify them in separate steps",
+        ));
+    }
     Ok(VerifyArgs {
-        app,
+        apps,
         release,
         checks,
         expect_status,
@@ -967,9 +993,6 @@ fn parse_rollback(mut o: Options<'_>) -> Result<RollbackArgs, UsageError> {
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
     let state = o.string("--state")?;
     o.finish("rollback")?;
-    let app = app.ok_or_else(|| {
-        usage("rollback needs the Heroku app: pass --app APP or set SHIPLINE_APP")
-    })?;
     Ok(RollbackArgs {
         app,
         to,
@@ -982,7 +1005,7 @@ fn parse_rollback(mut o: Options<'_>) -> Result<RollbackArgs, UsageError> {
 
 fn parse_promote(mut o: Options<'_>) -> Result<PromoteArgs, UsageError> {
     let from = o.string("--from")?;
-    let app = o.string("--app")?;
+    let apps = o.list("--app", is_list_separator)?;
     let git_ref = o.string("--ref")?.unwrap_or_else(|| "HEAD".to_string());
     let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
     let any_commit = o.flag("--any-commit")?;
@@ -998,18 +1021,25 @@ fn parse_promote(mut o: Options<'_>) -> Result<PromoteArgs, UsageError> {
     let from = from.ok_or_else(|| {
         usage("promote needs the staging app: pass --from STAGING_APP or set SHIPLINE_FROM")
     })?;
-    let app = app.ok_or_else(|| {
-        usage("promote needs the production app: pass --app PRODUCTION_APP or set SHIPLINE_APP")
-    })?;
-    if from == app {
+    if apps.is_empty() {
+        return Err(usage(
+            "promote needs the production app: pass --app PRODUCTION_APP (repeatable) or set SHIPLINE_APP",
+        ));
+    }
+    if apps.contains(&from) {
         return Err(usage(format!(
-            "--from and --app are both `{app}`: promote ships one app's slug to another"
+            "--from and --app both name `{from}`: promote ships one app's slug to others"
         )));
+    }
+    for (i, app) in apps.iter().enumerate() {
+        if apps[..i].contains(app) {
+            return Err(usage(format!("--app names `{app}` twice")));
+        }
     }
     check_enabled_by(enabled_by.as_deref())?;
     Ok(PromoteArgs {
         from,
-        app,
+        apps,
         git_ref,
         dir: PathBuf::from(dir),
         any_commit,
@@ -1084,7 +1114,7 @@ fn parse_lock(mut o: Options<'_>, command: Vec<OsString>) -> Result<LockArgs, Us
 
 fn state_path(flag: Option<String>) -> PathBuf {
     flag.map(PathBuf::from)
-        .unwrap_or_else(crate::outcome::State::default_path)
+        .unwrap_or_else(crate::state::State::default_path)
 }
 
 /// Reads flags with their `SHIPLINE_*` fallbacks.
@@ -1148,7 +1178,7 @@ impl<'a> Options<'a> {
             .unwrap_or_default())
     }
 
-    /// `--from REV` or `--app APP`, not both.
+    /// `--from REV` or `--app APP`, not both (`shipline notes`).
     fn notes_from(&mut self) -> Result<Option<NotesFrom>, UsageError> {
         let from = self.string("--from")?;
         let app = self.string("--app")?;
@@ -1200,6 +1230,12 @@ impl<'a> Options<'a> {
         }
         Ok(Some(d))
     }
+}
+
+/// How a variable holding several apps separates them: commas or whitespace
+/// (`SHIPLINE_APP="shop shop-eu"`).
+fn is_list_separator(c: char) -> bool {
+    c == ',' || c.is_whitespace()
 }
 
 fn finish(args: Arguments, command: &str) -> Result<(), UsageError> {

@@ -135,7 +135,7 @@ impl fmt::Display for ApiError {
                         .unwrap_or(0);
                     format!(
                         "; it resets in {}",
-                        crate::outcome::human(Duration::from_secs(reset.saturating_sub(now)))
+                        crate::time::human(Duration::from_secs(reset.saturating_sub(now)))
                     )
                 })
                 .unwrap_or_default();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::http::{self, Body, Client, Reply, Request, Retry};
 
@@ -75,6 +75,9 @@ pub struct Formation {
 pub struct Coupling {
     /// The pipeline.
     pub pipeline: Ref,
+    /// The app's stage in it: `development`, `staging`, `production` (or `test`, `review`).
+    #[serde(default)]
+    pub stage: Option<String>,
 }
 
 /// A pipeline promotion.
@@ -460,12 +463,17 @@ impl Heroku {
         parse(reply).map(Some)
     }
 
-    /// `POST /pipeline-promotions` from `source` to `target` (app ids) in `pipeline`.
-    pub fn promote(&self, pipeline: &str, source: &str, target: &str) -> Result<Promotion> {
+    /// `POST /pipeline-promotions` from `source` to every one of `targets` (app ids) in
+    /// `pipeline`: one promotion, one release on each target.
+    pub fn promote(&self, pipeline: &str, source: &str, targets: &[&str]) -> Result<Promotion> {
+        let targets: Vec<Value> = targets
+            .iter()
+            .map(|id| json!({ "app": { "id": id } }))
+            .collect();
         let body = json!({
             "pipeline": { "id": pipeline },
             "source": { "app": { "id": source } },
-            "targets": [ { "app": { "id": target } } ],
+            "targets": targets,
         });
         self.call(Request::post("/pipeline-promotions", Retry::Once).body(Body::Json(&body)))
     }

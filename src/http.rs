@@ -347,7 +347,7 @@ impl Client {
                         "{} {shown} answered {}; retrying in {} (attempt {} of {})",
                         self.service,
                         reply.status,
-                        crate::outcome::human(wait),
+                        crate::time::human(wait),
                         attempt + 1,
                         self.backoff.attempts
                     ));
@@ -368,7 +368,7 @@ impl Client {
                         "{} {shown} failed: {}; retrying in {} (attempt {} of {})",
                         self.service,
                         failure.cause,
-                        crate::outcome::human(wait),
+                        crate::time::human(wait),
                         attempt + 1,
                         self.backoff.attempts
                     ));
@@ -400,7 +400,7 @@ impl Client {
             ci::warn(&format!(
                 "{} rate limit nearly used up ({remaining} requests left); slowing down to one request every {}",
                 self.service,
-                crate::outcome::human(self.refill)
+                crate::time::human(self.refill)
             ));
         }
         if self.fits_deadline(self.refill) {
@@ -424,8 +424,8 @@ impl Client {
             ci::warn(&format!(
                 "{} rate limit nearly used up ({left} requests left until it resets in {}); slowing down to one request every {}",
                 self.service,
-                crate::outcome::human(until(reset)),
-                crate::outcome::human(gap)
+                crate::time::human(until(reset)),
+                crate::time::human(gap)
             ));
         }
         if self.fits_deadline(gap) {

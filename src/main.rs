@@ -12,7 +12,9 @@ mod message;
 mod notes;
 mod outcome;
 mod slack;
+mod state;
 mod steps;
+mod time;
 
 use std::process::ExitCode;
 
@@ -38,42 +40,54 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Notes(args) => steps::notes::run(&args),
-        Command::Notify(args) => {
-            steps::run_step("notify", &[], &args.state, args.dry_run, |state| {
-                steps::notify::run(&args, state)
-            })
-        }
+        Command::Notify(args) => steps::run_step(
+            "notify",
+            &args.state,
+            args.dry_run,
+            |state| steps::notify::scope(&args, state),
+            |state, apps| steps::notify::run(&args, state, apps),
+        ),
         Command::Verify(args) => steps::run_step(
             "verify",
-            &["lock", "deploy", "promote"],
             &args.state,
             false,
-            |state| steps::verify::run(&args, state),
+            |state| steps::verify::scope(&args, state),
+            |state, apps| steps::verify::run(&args, state, apps),
         ),
-        Command::Rollback(args) => {
-            steps::run_step("rollback", &[], &args.state, args.dry_run, |state| {
-                steps::rollback::run(&args, state)
-            })
-        }
-        Command::Promote(args) => {
-            steps::run_step("promote", &["lock"], &args.state, args.dry_run, |state| {
-                steps::promote::run(&args, state)
-            })
-        }
+        Command::Rollback(args) => steps::run_step(
+            "rollback",
+            &args.state,
+            args.dry_run,
+            |state| steps::rollback::scope(&args, state),
+            |state, apps| steps::rollback::run(&args, state, &apps[0]),
+        ),
+        Command::Promote(args) => steps::run_step(
+            "promote",
+            &args.state,
+            args.dry_run,
+            |_| Ok(steps::promote::scope(&args)),
+            |state, _| steps::promote::run(&args, state),
+        ),
         Command::Lock(args) => {
-            let result = steps::run_step("lock", &[], &args.state, false, |state| {
-                steps::lock::run(&args, state)
-            });
+            let result = steps::run_step(
+                "lock",
+                &args.state,
+                false,
+                |_| Ok(steps::Scope::default()),
+                |state, _| steps::lock::run(&args, state),
+            );
             if matches!(result, Ok(Outcome::Done)) && !args.command.is_empty() {
                 return run_command(&args.command);
             }
             result
         }
-        Command::Deploy(args) => {
-            steps::run_step("deploy", &["lock"], &args.state, args.dry_run, |state| {
-                steps::deploy::run(&args, state)
-            })
-        }
+        Command::Deploy(args) => steps::run_step(
+            "deploy",
+            &args.state,
+            args.dry_run,
+            |_| Ok(steps::deploy::scope(&args)),
+            |state, _| steps::deploy::run(&args, state),
+        ),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

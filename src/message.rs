@@ -11,13 +11,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::ci::Provider;
 use crate::cli::NotifyStatus;
 use crate::notes::{Entry, Notes, RangeKind, Recorded};
-use crate::outcome::human;
+use crate::time::human;
 
 /// Most blocks Slack accepts in one message (`invalid_blocks` beyond).
 pub const MAX_BLOCKS: usize = 50;
@@ -46,36 +45,41 @@ const VALUE_MAX: usize = 200;
 /// Characters of the top-level fallback text: a notification preview, not the message.
 const FALLBACK_MAX: usize = 500;
 
-/// What `deploy` recorded under `deploy` in the state file, as far as the message shows it.
-/// Every field is optional: a dry run or an older shipline records less.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// What shipped to the app, as far as the message shows it: the deploy or promotion recorded
+/// in the state file, and any rollback after it. Every field is optional: a dry run records
+/// less.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeployRecord {
     /// The Heroku app.
-    #[serde(default)]
     pub app: Option<String>,
     /// The deployed commit (full id).
-    #[serde(default)]
     pub commit: Option<String>,
     /// The release the deploy created.
-    #[serde(default)]
     pub release: Option<ReleaseRef>,
     /// The release it replaced.
-    #[serde(default)]
     pub previous_release: Option<ReleaseRef>,
     /// Whether it was a `--dry-run` (nothing was released).
-    #[serde(default)]
     pub dry_run: bool,
     /// Where the app is served.
-    #[serde(default)]
     pub web_url: Option<String>,
+    /// The rollback that undid it, when there was one.
+    pub rolled_back: Option<RolledBack>,
 }
 
 /// A release as the deploy record names it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReleaseRef {
     /// `v<version>` in Heroku's words.
-    #[serde(default)]
     pub version: Option<u64>,
+}
+
+/// A rollback after the deploy: back to release `to`, as the new release `release`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolledBack {
+    /// The version restored.
+    pub to: u64,
+    /// The rollback release Heroku created.
+    pub release: Option<u64>,
 }
 
 /// Where the run happens: the CI build to link to and who triggered it.
@@ -477,9 +481,17 @@ impl Facts<'_> {
             .deploy
             .and_then(|d| d.previous_release.as_ref())
             .and_then(|r| r.version);
+        let rollback = self
+            .deploy
+            .and_then(|d| d.rolled_back.as_ref())
+            .map(|r| match r.release {
+                Some(as_version) => format!(", rolled back to v{} as v{as_version}", r.to),
+                None => format!(", rolled back to v{}", r.to),
+            });
+        let rollback = rollback.unwrap_or_default();
         match (previous, self.version()) {
-            (Some(old), Some(new)) => field("Release", format!("v{old} → v{new}")),
-            (None, Some(new)) => field("Release", format!("v{new}")),
+            (Some(old), Some(new)) => field("Release", format!("v{old} → v{new}{rollback}")),
+            (None, Some(new)) => field("Release", format!("v{new}{rollback}")),
             _ => {}
         }
         if let Some(sha) = self.commit() {
@@ -869,6 +881,7 @@ mod tests {
             previous_release: Some(ReleaseRef { version: Some(11) }),
             dry_run: false,
             web_url: Some("https://shop.herokuapp.com/".into()),
+            rolled_back: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{shipline, Repo, TempDir};
+use common::{shipline, step_record, Repo, TempDir};
 
 #[test]
 fn version_and_help() {
@@ -101,8 +101,8 @@ fn the_kill_switch_skips_in_ci_and_records_why() {
         &std::fs::read_to_string(repo.path().join(".shipline/state.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(state["steps"]["deploy"]["outcome"], "skipped");
-    assert!(state["steps"]["deploy"]["reason"]
+    assert_eq!(step_record(&state, "deploy")["outcome"], "skipped");
+    assert!(step_record(&state, "deploy")["reason"]
         .as_str()
         .unwrap()
         .contains("CD_ENABLED"));

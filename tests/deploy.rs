@@ -6,7 +6,7 @@ mod common;
 use std::io::Read;
 use std::time::Duration;
 
-use common::{git_command, shipline, Repo, Run, TempDir};
+use common::{git_command, shipline, step_record, Repo, Run, TempDir};
 use serde_json::Value;
 use shipline_sandbox::{Failure, Heroku, Script};
 
@@ -146,7 +146,7 @@ fn deploys_a_new_commit_with_streamed_output_and_records_it() {
         &run.stdout,
         &[
             &format!("Deploying {}", &w.second[..7]),
-            "Live: v2",
+            "Live on demo-app: v2",
             "Packed",
             "Uploaded the source",
             "Build ",
@@ -164,24 +164,32 @@ fn deploys_a_new_commit_with_streamed_output_and_records_it() {
     assert_eq!(w.current()["version"], 3);
 
     let state = w.state();
-    assert_eq!(state["steps"]["deploy"]["outcome"], "done");
-    assert_eq!(state["deploy"]["commit"], w.second.as_str());
-    assert_eq!(state["deploy"]["release"]["version"], 3);
-    assert_eq!(state["deploy"]["previous_release"]["version"], 2);
+    assert_eq!(step_record(&state, "deploy")["outcome"], "done");
+    assert_eq!(state["apps"][APP]["change"]["commit"], w.second.as_str());
+    assert_eq!(state["apps"][APP]["change"]["release"]["version"], 3);
     assert_eq!(
-        state["deploy"]["previous_release"]["commit"],
+        state["apps"][APP]["change"]["previous_release"]["version"],
+        2
+    );
+    assert_eq!(
+        state["apps"][APP]["change"]["previous_release"]["commit"],
         w.first.as_str()
     );
-    assert!(state["deploy"]["timings_ms"]["total"].as_u64().is_some());
+    assert!(state["apps"][APP]["change"]["timings_ms"]["total"]
+        .as_u64()
+        .is_some());
     // The release notes of the deploy, for notify: live commit → deployed commit.
-    assert_eq!(state["notes"]["range"], "forward");
-    assert_eq!(state["notes"]["from"], w.first.as_str());
-    assert_eq!(state["notes"]["commits"][0]["sha"], w.second.as_str());
+    assert_eq!(state["apps"][APP]["notes"]["range"], "forward");
+    assert_eq!(state["apps"][APP]["notes"]["from"], w.first.as_str());
     assert_eq!(
-        state["notes"]["commits"][0]["subject"],
+        state["apps"][APP]["notes"]["commits"][0]["sha"],
+        w.second.as_str()
+    );
+    assert_eq!(
+        state["apps"][APP]["notes"]["commits"][0]["subject"],
         "Say \"v2\" & mean it (#42)"
     );
-    assert_eq!(state["notes"]["commits"][0]["pr"], 42);
+    assert_eq!(state["apps"][APP]["notes"]["commits"][0]["pr"], 42);
     assert!(
         run.stdout.contains("Release notes: 1 commit(s) shipping"),
         "{run:?}"
@@ -330,7 +338,7 @@ fn the_rollback_guard_pauses_until_forced() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("is a rollback to v1"), "{run:?}");
     assert!(run.stdout.contains("--force"), "{run:?}");
-    assert_eq!(w.state()["steps"]["deploy"]["outcome"], "skipped");
+    assert_eq!(step_record(&w.state(), "deploy")["outcome"], "skipped");
     assert!(w.requests("POST", "/sources").is_empty());
 
     let run = w.deploy(&["--force"], &[]);
@@ -357,7 +365,7 @@ fn an_older_commit_never_goes_over_a_newer_one_unless_forced() {
     let run = w.deploy(&["--ref", &w.first], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("older than the live commit"), "{run:?}");
-    assert_eq!(w.state()["steps"]["deploy"]["outcome"], "skipped");
+    assert_eq!(step_record(&w.state(), "deploy")["outcome"], "skipped");
     assert_eq!(w.live_commit(), w.second);
 
     let run = w.deploy(&["--ref", &w.first, "--force"], &[]);
@@ -441,8 +449,8 @@ fn a_failed_build_fails_the_step_with_the_tail_and_the_build_id() {
     );
     assert_eq!(w.live_commit(), w.first);
     let state = w.state();
-    assert_eq!(state["steps"]["deploy"]["outcome"], "failed");
-    assert!(state["steps"]["deploy"]["reason"]
+    assert_eq!(step_record(&state, "deploy")["outcome"], "failed");
+    assert!(step_record(&state, "deploy")["reason"]
         .as_str()
         .unwrap()
         .contains(&build_id));
@@ -550,7 +558,7 @@ fn dry_run_runs_the_guards_and_creates_nothing() {
     assert!(w.requests("POST", "/").is_empty(), "{run:?}");
     assert!(w.requests("PUT", "/").is_empty(), "{run:?}");
     assert_eq!(w.heroku.releases(APP).len(), 2);
-    assert_eq!(w.state()["steps"]["deploy"]["dry_run"], true);
+    assert_eq!(step_record(&w.state(), "deploy")["dry_run"], true);
 }
 
 #[test]
@@ -638,7 +646,7 @@ fn a_skipped_lock_makes_the_deploy_skip() {
     std::fs::create_dir_all(&state_dir).unwrap();
     std::fs::write(
         state_dir.join("state.json"),
-        r#"{"version":1,"steps":{"lock":{"outcome":"skipped","reason":"superseded by build #12","started_at":"2026-11-27T00:00:00Z","duration_ms":3}}}"#,
+        r#"{"version":2,"steps":[{"step":"lock","outcome":"skipped","reason":"superseded by build #12","started_at":"2026-11-27T00:00:00Z","duration_ms":3}]}"#,
     )
     .unwrap();
     let run = w.deploy(&[], &[]);

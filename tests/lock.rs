@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{shipline, Run, TempDir};
+use common::{shipline, step_record, Run, TempDir};
 use serde_json::Value;
 use shipline_sandbox::circleci::{BuildRef, BuildSpec, CircleCi, Config, Failure};
 
@@ -179,7 +179,7 @@ fn latest_mode_skips_the_middle_builds_and_runs_the_newest() {
         assert!(run.stdout.contains("is superseded by #"), "{run:?}");
     }
     let skipped = state(&w.cwd(&all[2]));
-    assert_eq!(skipped["steps"]["lock"]["outcome"], "skipped");
+    assert_eq!(step_record(&skipped, "lock")["outcome"], "skipped");
     assert_eq!(skipped["lock"]["verdict"], "skipped");
     assert!(skipped["lock"]["superseded_by"]["number"].as_u64().unwrap() > 3);
     assert!(!runs[4].stdout.contains("Skipped"), "{:?}", runs[4]);
@@ -314,7 +314,7 @@ fn timeout_fails_or_proceeds_as_told() {
     assert!(run.stderr.contains("--on-timeout fail"), "{run:?}");
     assert!(w.entries().is_empty(), "the command must not run");
     let failed = state(&w.cwd(&mine));
-    assert_eq!(failed["steps"]["lock"]["outcome"], "failed");
+    assert_eq!(step_record(&failed, "lock")["outcome"], "failed");
     assert_eq!(failed["lock"]["verdict"], "timed-out");
 
     let run = w.lock_cmd(
@@ -478,7 +478,7 @@ fn the_state_file_form_makes_later_steps_skip() {
     let run = w.run(&newer, &["lock", "--mode", "latest", "--poll", POLL], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     let recorded = state(&w.cwd(&newer));
-    assert_eq!(recorded["steps"]["lock"]["outcome"], "done");
+    assert_eq!(step_record(&recorded, "lock")["outcome"], "done");
     assert_eq!(recorded["lock"]["verdict"], "proceed");
     assert_eq!(recorded["lock"]["build"]["number"], 2);
 }

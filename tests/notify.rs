@@ -3,13 +3,15 @@
 
 mod common;
 
-use common::{shipline, Repo, Run, TempDir};
+use common::{shipline, step_record, Repo, Run, TempDir};
 use serde_json::{json, Value};
 use shipline_sandbox::slack::{Message, Slack, Via, DEPLOYS};
 
 const ONCALL: &str = "<!subteam^S0ONCALL>";
 /// The run key of the CircleCI job the tests pretend to be.
 const RUN: &str = "circleci:wf-1:981";
+/// The app the fixtures deploy.
+const APP: &str = "shop-prod";
 
 struct World {
     slack: Slack,
@@ -42,20 +44,36 @@ impl World {
         .unwrap();
     }
 
-    /// Adds sections to the state file, keeping what is there (the `slack` record above all).
+    /// Adds to the state file what earlier steps of the job would have written, keeping what
+    /// is there (the `slack` record above all): `steps` by name (each acted on the app
+    /// [`APP`], the lock on none), and the `deploy` and `notes` of [`APP`].
     fn add_to_state(&self, add: Value) {
         let mut state = std::fs::read_to_string(self.state_path())
             .map(|t| serde_json::from_str(&t).unwrap())
-            .unwrap_or_else(|_| json!({"version": 1}));
+            .unwrap_or_else(|_| json!({"version": 2, "steps": []}));
         // The CI job the state belongs to (`shipline` sets aside a state file of another job).
         state["run"] = RUN.into();
         for (key, value) in add.as_object().unwrap() {
-            if key == "steps" {
-                for (step, record) in value.as_object().unwrap() {
-                    state["steps"][step] = record.clone();
+            match key.as_str() {
+                "steps" => {
+                    let steps = state["steps"].as_array_mut().unwrap();
+                    for (step, record) in value.as_object().unwrap() {
+                        let mut record = record.clone();
+                        record["step"] = step.as_str().into();
+                        if step != "lock" {
+                            record["apps"] = json!([APP]);
+                        }
+                        steps.push(record);
+                    }
+                    steps.sort_by(|a, b| a["started_at"].as_str().cmp(&b["started_at"].as_str()));
                 }
-            } else {
-                state[key] = value.clone();
+                "deploy" => {
+                    let mut change = value.clone();
+                    change["kind"] = "deploy".into();
+                    state["apps"][APP]["change"] = change;
+                }
+                "notes" => state["apps"][APP]["notes"] = value.clone(),
+                _ => state[key] = value.clone(),
             }
         }
         self.write_state(&state);
@@ -159,10 +177,9 @@ fn notes(commits: Vec<Value>) -> Value {
     })
 }
 
-/// The `deploy` section as `shipline deploy` writes it after a release.
+/// The change `shipline deploy` records for its app after a release.
 fn deploy_record() -> Value {
     json!({
-        "app": "shop-prod",
         "commit": sha(9999),
         "ref": "HEAD",
         "previous_release": {"id": "r-41", "version": 41, "commit": sha(0)},
@@ -175,7 +192,6 @@ fn deploy_record() -> Value {
 
 fn deployed(world: &World, commits: Vec<Value>) {
     world.add_to_state(json!({
-        "version": 1,
         "steps": {"lock": step("done", 0, None), "deploy": step("done", 5, None)},
         "deploy": deploy_record(),
         "notes": notes(commits),
@@ -251,9 +267,9 @@ fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");
     }
     let state = w.state();
-    assert_eq!(state["steps"]["notify"]["outcome"], "done");
+    assert_eq!(step_record(&state, "notify")["outcome"], "done");
     assert_eq!(state["slack"]["transport"], "webhook");
-    assert_eq!(state["slack"]["delivered"], true);
+    assert_eq!(state["slack"]["messages"][APP]["delivered"], true);
     // The URL is the secret: neither it nor its path is ever printed or stored.
     let path = w.slack.webhook_path();
     assert!(!run.log().contains(&path), "{run:?}");
@@ -265,7 +281,7 @@ fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
 #[test]
 fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
     let w = World::new("notify-bot");
-    w.add_to_state(json!({"version": 1, "steps": {"lock": step("done", 0, None)}}));
+    w.add_to_state(json!({"steps": {"lock": step("done", 0, None)}}));
     let run = w.bot(&[
         "--mention-on-failure",
         ONCALL,
@@ -287,7 +303,7 @@ fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
     );
     let state = w.state();
     assert_eq!(state["slack"]["channel"], DEPLOYS);
-    assert_eq!(state["slack"]["ts"], started.ts.as_str());
+    assert_eq!(state["slack"]["messages"][APP]["ts"], started.ts.as_str());
 
     deployed(&w, vec![entry(1, "Add search", "")]);
     let run = w.bot(&[
@@ -352,7 +368,7 @@ fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
         );
     }
     assert_eq!(
-        w.state()["slack"]["failure_reply_ts"],
+        w.state()["slack"]["messages"][APP]["failure_reply_ts"],
         w.only_message().replies[0].ts.as_str()
     );
 }
@@ -457,12 +473,12 @@ fn a_slack_error_warns_with_a_hint_and_exits_0_unless_strict() {
         ],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("warning: the Slack message was not delivered: Slack POST /chat.postMessage answered `channel_not_found`: check --channel (SHIPLINE_CHANNEL)"), "{run:?}");
+    assert!(run.stdout.contains("warning: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`: check --channel (SHIPLINE_CHANNEL)"), "{run:?}");
     assert!(!run.log().contains(w.slack.bot_token()), "{run:?}");
     let state = w.state();
-    assert_eq!(state["steps"]["notify"]["outcome"], "done");
-    assert_eq!(state["slack"]["delivered"], false);
-    assert!(state["slack"]["error"]
+    assert_eq!(step_record(&state, "notify")["outcome"], "done");
+    assert_eq!(state["slack"]["messages"][APP]["delivered"], false);
+    assert!(state["slack"]["messages"][APP]["error"]
         .as_str()
         .unwrap()
         .contains("channel_not_found"));
@@ -475,8 +491,8 @@ fn a_slack_error_warns_with_a_hint_and_exits_0_unless_strict() {
         ],
     );
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("error: the Slack message was not delivered: Slack POST /chat.postMessage answered `channel_not_found`"), "{run:?}");
-    assert_eq!(w.state()["steps"]["notify"]["outcome"], "failed");
+    assert!(run.stderr.contains("error: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`"), "{run:?}");
+    assert_eq!(step_record(&w.state(), "notify")["outcome"], "failed");
 }
 
 #[test]
@@ -527,7 +543,7 @@ fn a_rate_limit_is_waited_out_and_posts_once() {
     );
     assert_eq!(w.calls("/api/chat.postMessage"), 2);
     w.only_message();
-    assert_eq!(w.state()["slack"]["delivered"], true);
+    assert_eq!(w.state()["slack"]["messages"][""]["delivered"], true);
 }
 
 #[test]
@@ -545,7 +561,10 @@ fn an_update_of_a_vanished_message_posts_a_new_one() {
     );
     let messages = w.messages();
     assert_eq!(messages.len(), 2);
-    assert_eq!(w.state()["slack"]["ts"], messages[1].ts.as_str());
+    assert_eq!(
+        w.state()["slack"]["messages"][""]["ts"],
+        messages[1].ts.as_str()
+    );
 }
 
 #[test]
@@ -561,7 +580,7 @@ fn on_filters_quietly_with_exit_0() {
         "{run:?}"
     );
     assert!(w.slack.requests().is_empty());
-    assert_eq!(w.state()["steps"]["notify"]["outcome"], "skipped");
+    assert_eq!(step_record(&w.state(), "notify")["outcome"], "skipped");
 }
 
 #[test]
@@ -582,7 +601,7 @@ fn a_webhook_does_not_post_the_same_status_twice_in_a_run() {
 #[test]
 fn a_webhook_failure_mentions_in_the_message_itself() {
     let w = World::new("notify-webhook-fail");
-    w.add_to_state(json!({"version": 1, "steps": {
+    w.add_to_state(json!({"steps": {
         "lock": step("done", 0, None),
         "deploy": step("failed", 3, Some("build b-1 failed after 1m02s; the live release stays v41")),
     }}));

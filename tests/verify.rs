@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{shipline, Repo, Run};
+use common::{shipline, step_record, Repo, Run};
 use serde_json::Value;
 use shipline_sandbox::{Answer, DynoBoot, Heroku, Target};
 
@@ -94,9 +94,12 @@ fn a_deploy_then_verify_passes_when_dynos_are_up_and_endpoints_answer() {
     assert!(run.stdout.contains("All 1 dyno(s) of v3 are up"), "{run:?}");
     assert!(run.stdout.contains("OK http://127.0.0.1"), "{run:?}");
     let state = w.state();
-    assert_eq!(state["steps"]["verify"]["outcome"], "done");
-    assert_eq!(state["verify"]["checks"][0]["passed"], true);
-    assert_eq!(state["verify"]["checks"][0]["last_status"], 200);
+    assert_eq!(step_record(&state, "verify")["outcome"], "done");
+    assert_eq!(state["apps"][APP]["verify"]["checks"][0]["passed"], true);
+    assert_eq!(
+        state["apps"][APP]["verify"]["checks"][0]["last_status"],
+        200
+    );
 }
 
 #[test]
@@ -189,7 +192,7 @@ fn an_endpoint_that_recovers_passes() {
         "{run:?}"
     );
     assert_eq!(w.target.hits("/health"), 3);
-    assert_eq!(w.state()["verify"]["checks"][0]["attempts"], 3);
+    assert_eq!(w.state()["apps"][APP]["verify"]["checks"][0]["attempts"], 3);
 }
 
 #[test]
@@ -215,7 +218,10 @@ fn an_endpoint_never_healthy_fails_with_the_report() {
         "{run:?}"
     );
     assert!(run.stderr.contains("answered 503, expected 200"), "{run:?}");
-    assert_eq!(w.state()["verify"]["checks"][0]["passed"], false);
+    assert_eq!(
+        w.state()["apps"][APP]["verify"]["checks"][0]["passed"],
+        false
+    );
 }
 
 #[test]
@@ -255,7 +261,7 @@ fn connection_refused_is_reported_as_such() {
         "{run:?}"
     );
     assert_eq!(
-        w.state()["verify"]["checks"][0]["unreachable"],
+        w.state()["apps"][APP]["verify"]["checks"][0]["unreachable"],
         "could not connect (connection refused)"
     );
 }
@@ -349,7 +355,7 @@ fn rollback_on_failure_restores_the_previous_release_and_pauses_deploys() {
         "{run:?}"
     );
     assert!(run.stderr.contains("rolled back to v2 as v4"), "{run:?}");
-    assert_eq!(w.state()["verify"]["rollback"]["release"]["version"], 4);
+    assert_eq!(w.state()["apps"][APP]["rollback"]["release"]["version"], 4);
 
     w.repo.write("index.js", "console.log('v3')\n");
     w.repo.commit("Third");
@@ -432,8 +438,11 @@ fn promote_ships_the_staging_slug_without_a_build() {
     assert_eq!(prod_commit(&w), w.second);
     assert!(w.heroku.builds("demo-prod").is_empty(), "no second build");
     let state = w.state();
-    assert_eq!(state["promote"]["release"]["version"], 3);
-    assert_eq!(state["promote"]["route"], "slug");
+    assert_eq!(
+        state["apps"]["demo-prod"]["change"]["release"]["version"],
+        3
+    );
+    assert_eq!(state["apps"]["demo-prod"]["change"]["route"], "slug");
 
     // The same slug again: already live.
     let run = w.run(
@@ -466,7 +475,10 @@ fn promote_through_a_shared_pipeline() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("Pipeline promotion"), "{run:?}");
     assert_eq!(prod_commit(&w), w.second);
-    assert_eq!(w.state()["promote"]["route"], "pipeline");
+    assert_eq!(
+        w.state()["apps"]["demo-prod"]["change"]["route"],
+        "pipeline"
+    );
 }
 
 #[test]

@@ -54,19 +54,9 @@ if [ -z "$bin" ] || [ ! -x "$bin" ]; then
 fi
 unset SHIPLINE_BIN
 
-if [ "$cmd" != notes ]; then
-  exec "$bin" "$cmd"
+# notes are Markdown unless asked otherwise. The binary itself writes the `notes` output: its
+# standard output is the notes alone, and the log and workflow commands go to standard error.
+if [ "$cmd" = notes ]; then
+  export SHIPLINE_FORMAT="${SHIPLINE_FORMAT:-markdown}"
 fi
-
-# notes: print them and hand them on as the `notes` output (Markdown unless asked otherwise).
-export SHIPLINE_FORMAT="${SHIPLINE_FORMAT:-markdown}"
-notes="$(mktemp "${RUNNER_TEMP:-/tmp}/shipline-notes.XXXXXX")"
-trap 'rm -f "$notes"' EXIT
-status=0
-"$bin" notes >"$notes" || status=$?
-cat "$notes"
-if [ "$status" -eq 0 ] && [ -n "${GITHUB_OUTPUT:-}" ]; then
-  delimiter="SHIPLINE_NOTES_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-  { echo "notes<<$delimiter"; cat "$notes"; [ -z "$(tail -c1 "$notes")" ] || echo; echo "$delimiter"; } >>"$GITHUB_OUTPUT"
-fi
-exit "$status"
+exec "$bin" "$cmd"

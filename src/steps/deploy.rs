@@ -6,19 +6,22 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 
 use super::follow::{self, Follow, HerokuConfig, Tail};
+use super::Scope;
 use crate::ci;
 use crate::cli::{parse_bool, DeployArgs, UsageError};
 use crate::git::{self, Relation};
 use crate::heroku::{self, Heroku, Release, Status};
 use crate::notes;
-use crate::outcome::{human, Outcome, State};
+use crate::outcome::Outcome;
+use crate::state::{Change, ChangeKind, Dependency, ReleaseRef, State};
+use crate::time::human;
 
 /// The live release as the guards see it.
 #[derive(Debug, Clone)]
@@ -169,12 +172,31 @@ pub struct Preflight {
     pub next_version: u64,
 }
 
+impl Preflight {
+    /// The live release as the state file records it: what a rollback returns to.
+    pub fn previous_release(&self) -> Option<ReleaseRef> {
+        self.live.as_ref().map(|live| ReleaseRef {
+            id: self.live_id.clone(),
+            version: live.version,
+            commit: live.commit.clone(),
+        })
+    }
+}
+
 /// The packed source, in a temporary file.
 struct Packed {
     file: TempFile,
     size: u64,
     checksum: String,
     time: Duration,
+}
+
+/// A deploy acts on its app and waits behind the lock.
+pub fn scope(args: &DeployArgs) -> Scope {
+    Scope {
+        apps: vec![args.app.clone()],
+        after: vec![Dependency::lock()],
+    }
 }
 
 /// Runs `shipline deploy`: fetch, decide, act.
@@ -229,24 +251,22 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         return Ok(failure);
     }
 
-    state.set(
-        "notes",
-        release_notes(args, before.live.as_ref(), &commit.id),
-    );
+    state.app_mut(&args.app).notes =
+        Some(release_notes(&args.dir, before.live.as_ref(), &commit.id));
     let packed = pack(&repo, &commit, args.subdir.as_deref())?;
-    let previous = before.live.as_ref().map(|live| {
-        json!({
-            "id": before.live_id,
-            "version": live.version,
-            "commit": live.commit,
-        })
-    });
-    let mut record = json!({
-        "app": before.app,
-        "commit": commit.id,
-        "ref": args.git_ref,
-        "previous_release": previous,
-    });
+    let mut record = Change {
+        kind: ChangeKind::Deploy,
+        commit: commit.id.clone(),
+        git_ref: args.git_ref.clone(),
+        previous_release: before.previous_release(),
+        release: None,
+        web_url: before.web_url.clone(),
+        build_id: None,
+        source: None,
+        route: None,
+        dry_run: false,
+        timings_ms: None,
+    };
     if args.dry_run {
         ci::say(&format!(
             "Dry run: would upload {} and build {short} on {}, creating release v{}; nothing was uploaded, built or released",
@@ -254,8 +274,8 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
             before.app,
             before.next_version
         ));
-        record["dry_run"] = json!(true);
-        state.set("deploy", record);
+        record.dry_run = true;
+        state.app_mut(&args.app).change = Some(record);
         return Ok(Outcome::Done);
     }
 
@@ -341,21 +361,28 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         human(total)
     ));
 
-    record["release"] = json!({"id": release.id, "version": release.version});
-    record["build_id"] = json!(build.id);
-    record["web_url"] = json!(before.web_url);
-    record["timings_ms"] = json!({
+    record.release = Some(ReleaseRef {
+        id: Some(release.id.clone()),
+        version: release.version,
+        commit: Some(commit.id.clone()),
+    });
+    record.build_id = Some(build.id.clone());
+    record.timings_ms = Some(json!({
         "pack": millis(packed.time),
         "upload": millis(upload_time),
         "build": millis(build_time),
         "release": millis(release_time),
         "total": millis(total),
-    });
-    state.set("deploy", record);
-    ci::write_outputs(&[
+    }));
+    state.app_mut(&args.app).change = Some(record);
+    let mut outputs = vec![
         ("release-version", release.version.to_string()),
         ("commit", commit.id.clone()),
-    ])?;
+    ];
+    if let Some(url) = &before.web_url {
+        outputs.push(("web-url", url.clone()));
+    }
+    ci::write_outputs(&outputs)?;
     ci::write_summary(&format!(
         "### Deployed {} v{}\n\n| | |\n|---|---|\n| commit | `{short}` {} |\n| previous | {} |\n| build | `{}` in {} |\n| total | {} |\n\n",
         before.app,
@@ -379,10 +406,10 @@ const NOTES_IN_LOG: usize = 20;
 /// The release notes of this deploy, live commit → deployed commit, for `notify`. Never an
 /// error: notes that cannot be computed are recorded as unavailable, with the reason, and the
 /// deploy goes on.
-fn release_notes(args: &DeployArgs, live: Option<&Live>, deploying: &str) -> serde_json::Value {
+pub fn release_notes(dir: &Path, live: Option<&Live>, deploying: &str) -> notes::Recorded {
     let recorded = match live.and_then(|l| l.commit.as_deref()) {
         Some(from) => notes::compute(&notes::Range {
-            dir: &args.dir,
+            dir,
             from,
             to: deploying,
             first_parent: false,
@@ -426,7 +453,7 @@ fn release_notes(args: &DeployArgs, live: Option<&Live>, deploying: &str) -> ser
             ci::say(&format!("  …and {} more", listed.len() - NOTES_IN_LOG));
         }
     }
-    serde_json::to_value(&recorded).unwrap_or(serde_json::Value::Null)
+    recorded
 }
 
 /// Reads the app, its recent releases and the live release's commit.
@@ -445,7 +472,8 @@ pub fn preflight(heroku: &Heroku, app: &str) -> Result<Preflight> {
     let live = current.map(|r| live_of(heroku, &app.name, r)).transpose()?;
     match &live {
         Some(l) => ci::say(&format!(
-            "Live: v{} ({}){}",
+            "Live on {}: v{} ({}){}",
+            app.name,
             l.version,
             l.description,
             l.commit
@@ -453,7 +481,7 @@ pub fn preflight(heroku: &Heroku, app: &str) -> Result<Preflight> {
                 .map(|c| format!(", commit {}", short(c)))
                 .unwrap_or_default()
         )),
-        None => ci::say("Live: nothing yet"),
+        None => ci::say(&format!("Live on {}: nothing yet", app.name)),
     }
     Ok(Preflight {
         live,

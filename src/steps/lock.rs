@@ -26,7 +26,9 @@ pub use self::verdict::{decide, Build, JobState, LockVerdict, Mode, Policy};
 use crate::ci::{self, Provider};
 use crate::circleci::{CircleCi, ProjectSlug, DEFAULT_API_URL};
 use crate::cli::{LockArgs, LockProvider, OnTimeout, UsageError};
-use crate::outcome::{human, Outcome, State};
+use crate::outcome::Outcome;
+use crate::state::State;
+use crate::time::human;
 
 /// Default poll on CircleCI.
 pub const CIRCLECI_POLL: Duration = Duration::from_secs(10);
@@ -559,7 +561,7 @@ pub fn run(args: &LockArgs, state: &mut State) -> Result<Outcome> {
             }
         }
     };
-    state.set("lock", record);
+    state.set_lock(record);
     Ok(outcome)
 }
 

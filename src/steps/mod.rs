@@ -1,6 +1,7 @@
-//! The steps a CI config calls, one file each. A step fetches what it needs, asks a pure
-//! decision function what to do, acts, and returns an [`Outcome`]; [`run_step`] records that
-//! outcome in the state file and the CI outputs, whatever happened.
+//! The steps a CI config calls, one file each. A step says what it acts on ([`Scope`]),
+//! fetches what it needs, asks a pure decision function what to do, acts, and returns an
+//! [`Outcome`]; [`run_step`] records that outcome in the state file and the CI outputs,
+//! whatever happened.
 
 pub mod deploy;
 pub mod follow;
@@ -17,28 +18,44 @@ use std::time::{Instant, SystemTime};
 use anyhow::Result;
 
 use crate::ci::{self, Provider};
-use crate::outcome::{self, Outcome, State, StepRecord};
+use crate::outcome::Outcome;
+use crate::state::{Dependency, State, StepRecord};
+use crate::time;
 
-/// Runs `body` as step `name`: loads the state file, skips when an earlier step of the run
-/// (`after`) skipped, records the outcome (a failure too, with its reason), and writes the
-/// `outcome` output on GitHub Actions.
+/// What a step acts on and which earlier steps it depends on, decided from its flags and the
+/// state file before it acts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The apps it acts on, in the order given (none for the lock).
+    pub apps: Vec<String>,
+    /// Earlier steps whose skip makes this one skip.
+    pub after: Vec<Dependency>,
+}
+
+/// Runs `body` as step `name`: loads the state file, decides the step's [`Scope`], skips when
+/// a step it depends on skipped earlier in the run, records the outcome (a failure too, with
+/// its reason), and writes the `outcome` output on GitHub Actions.
 pub fn run_step(
     name: &str,
-    after: &[&str],
     state_path: &Path,
     dry_run: bool,
-    body: impl FnOnce(&mut State) -> Result<Outcome>,
+    scope: impl FnOnce(&State) -> Result<Scope>,
+    body: impl FnOnce(&mut State, &[String]) -> Result<Outcome>,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let started_at = outcome::rfc3339(SystemTime::now());
+    let started_at = time::rfc3339(SystemTime::now());
     let provider = Provider::detect();
     let mut state = State::load(state_path, provider.run_key().as_deref())?;
 
-    let result = match state.skipped_before(after) {
-        Some((step, reason)) => Ok(Outcome::Skipped(format!(
-            "the {step} step skipped this run: {reason}"
-        ))),
-        None => body(&mut state),
+    let (apps, result) = match scope(&state) {
+        Err(error) => (Vec::new(), Err(error)),
+        Ok(scope) => {
+            let result = match state.skipped_dependency(&scope.after) {
+                Some(reason) => Ok(Outcome::Skipped(reason)),
+                None => body(&mut state, &scope.apps),
+            };
+            (scope.apps, result)
+        }
     };
 
     let (word, reason) = match &result {
@@ -48,16 +65,16 @@ pub fn run_step(
     if let Ok(Outcome::Skipped(reason)) = &result {
         ci::notice("Skipped", &format!("{name} skipped: {reason}"));
     }
-    state.record_step(
-        name,
-        StepRecord {
-            outcome: word.to_string(),
-            reason: reason.clone(),
-            started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            dry_run,
-        },
-    );
+    state.record_step(StepRecord {
+        step: name.to_string(),
+        apps,
+        outcome: word.to_string(),
+        reason: reason.clone(),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        dry_run,
+        by_app: Default::default(),
+    });
     let saved = state.save();
     let mut outputs = vec![("outcome", word.to_string())];
     if let Some(reason) = reason {
@@ -68,4 +85,15 @@ pub fn run_step(
     saved?;
     written?;
     Ok(outcome)
+}
+
+/// The apps a step that follows a change acts on: the ones given, else those of the latest
+/// deploy or promote of the run; `None` when there are neither.
+pub fn apps_or_latest(given: &[String], state: &State) -> Option<Vec<String>> {
+    let apps = if given.is_empty() {
+        state.latest_change_apps()
+    } else {
+        given.to_vec()
+    };
+    (!apps.is_empty()).then_some(apps)
 }

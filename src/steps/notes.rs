@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
+use crate::ci;
 use crate::cli::{NotesArgs, NotesFrom, UsageError};
 use crate::heroku::Heroku;
 use crate::notes::history::GitDag;
@@ -21,8 +22,35 @@ use crate::steps::follow::HerokuConfig;
 /// How long reading the live commit from Heroku may take.
 const HEROKU_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs `shipline notes`: resolve where the range starts, compute, print.
+/// Runs `shipline notes`, and on GitHub Actions hands the notes and the outcome on as the
+/// step's `notes`, `outcome` and `reason` outputs (the binary writes them, so nothing that
+/// captures standard output is needed, and no workflow command can end up in them).
 pub fn run(args: &NotesArgs) -> Result<Outcome> {
+    ci::stdout_is_data();
+    let result = notes(args);
+    let mut outputs = Vec::new();
+    match &result {
+        Ok((outcome, text)) => {
+            if matches!(outcome, Outcome::Done) {
+                outputs.push(("notes", text.clone()));
+            }
+            outputs.push(("outcome", outcome.word().to_string()));
+            if let Some(reason) = outcome.reason() {
+                outputs.push(("reason", reason.to_string()));
+            }
+        }
+        Err(error) => {
+            outputs.push(("outcome", "failed".to_string()));
+            outputs.push(("reason", ci::redact(&format!("{error:#}"))));
+        }
+    }
+    ci::write_outputs(&outputs)?;
+    result.map(|(outcome, _)| outcome)
+}
+
+/// Resolves where the range starts, computes, prints; returns the outcome and what was
+/// printed.
+fn notes(args: &NotesArgs) -> Result<(Outcome, String)> {
     // Mistakes in the command line are told apart from notes that cannot be computed: the
     // repository and `--to` must be right, and `--from` too unless it is a full commit id
     // (which a shallow clone may not have yet).
@@ -66,18 +94,19 @@ pub fn run(args: &NotesArgs) -> Result<Outcome> {
 }
 
 /// Prints the notes and turns them into the outcome.
-fn print(recorded: &Recorded, args: &NotesArgs) -> Outcome {
-    let text = crate::ci::redact(&notes::render(recorded, args.format));
+fn print(recorded: &Recorded, args: &NotesArgs) -> (Outcome, String) {
+    let text = ci::redact(&notes::render(recorded, args.format));
     let mut stdout = std::io::stdout().lock();
     // A closed standard output (`| head`) is not worth a panic or a failure.
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
-    match recorded {
+    let outcome = match recorded {
         Recorded::Notes(_) => Outcome::Done,
         Recorded::Unavailable { unavailable } => {
             Outcome::Failed(format!("release notes unavailable: {unavailable}"))
         }
-    }
+    };
+    (outcome, text)
 }
 
 /// The commit live on `app`, or why the notes cannot start there.

@@ -1,11 +1,13 @@
-//! `shipline notify`: tells Slack what happened in the run.
+//! `shipline notify`: tells Slack what happened to an app in the run.
 //!
-//! The step reads the state file, asks [`derive`] which status to report and which step decided
-//! it, builds the message with [`message::build`], and sends it: through an incoming webhook
-//! (one new message each time), or through the Web API with a bot token, which posts one
-//! message per run and updates it at each later step, with one thread reply carrying the
-//! on-call mention when the deploy fails. What was posted is recorded under `slack` in the state
-//! file, so a later or repeated `notify` updates instead of posting twice.
+//! A job often acts on several apps (staging, then production), so a message is about one app:
+//! the one of the job's latest deploy or promote unless `--app` names others. The step reads the
+//! state file, asks [`derive`] which status to report from the steps that acted on that app,
+//! builds the message with [`message::build`], and sends it: through an incoming webhook (a new
+//! message for each app and status), or through the Web API with a bot token, which posts one
+//! message per app and updates it at each later step, with one thread reply carrying the
+//! on-call mention when that app's deploy fails. What was posted is recorded under `slack` in
+//! the state file, so a later or repeated `notify` updates instead of posting twice.
 //!
 //! A notification never fails a deploy: when Slack refuses or cannot be reached, the step warns
 //! with a hint and exits 0 (the state says the message was not delivered); `--strict` makes it
@@ -15,22 +17,18 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::follow::HerokuConfig;
+use super::Scope;
 use crate::ci;
-use crate::cli::{NotesFrom, NotifyArgs, NotifyStatus, UsageError};
-use crate::message::{self, CiContext, DeployRecord, Facts, Mention};
+use crate::cli::{NotifyArgs, NotifyStatus, UsageError};
+use crate::heroku::Heroku;
+use crate::message::{self, CiContext, DeployRecord, Facts, Mention, ReleaseRef, RolledBack};
 use crate::notes::{Recorded, NOTES_VERSION};
-use crate::outcome::{Outcome, State, StepRecord};
+use crate::outcome::Outcome;
 use crate::slack::{self, Posted, SlackError, WebApi, Webhook};
-
-/// The steps of a run in the order they happen; a step this version does not know is placed by
-/// its start time, after known steps that started in the same second.
-const STEP_ORDER: &[&str] = &["lock", "deploy", "verify", "promote", "rollback"];
-
-/// The state file's key for what was posted to Slack.
-const STATE_KEY: &str = "slack";
+use crate::state::{AppRecord, SlackMessage, SlackRecord, State, StepRecord};
 
 /// The status to report and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,62 +41,52 @@ pub struct Decided {
     pub reason: Option<String>,
 }
 
-/// The run's steps from the state file, in the order they ran, without `notify` itself.
-pub fn ordered_steps(state: &State) -> Vec<(String, StepRecord)> {
-    let mut steps: Vec<(String, StepRecord)> = state
-        .steps()
-        .into_iter()
-        .filter(|(name, _)| name != "notify")
-        .collect();
-    let rank = |name: &str| {
-        STEP_ORDER
-            .iter()
-            .position(|s| *s == name)
-            .unwrap_or(STEP_ORDER.len())
-    };
-    steps.sort_by(|(a, ra), (b, rb)| {
-        (ra.started_at.as_str(), rank(a), a.as_str()).cmp(&(
-            rb.started_at.as_str(),
-            rank(b),
-            b.as_str(),
-        ))
-    });
+/// The steps that concern `app` (those that acted on it, and the lock), in the order they ran,
+/// as they ended on that app, without `notify` itself; every step when there is no app.
+pub fn steps_of(steps: &[StepRecord], app: Option<&str>) -> Vec<StepRecord> {
     steps
+        .iter()
+        .filter(|s| s.step != "notify")
+        .filter(|s| app.is_none_or(|app| s.concerns(app)))
+        .map(|s| match app {
+            Some(app) => s.for_app(app),
+            None => s.clone(),
+        })
+        .collect()
 }
 
-/// Decides the status from the run's steps, in order. A failed step anywhere means the deploy
+/// Decides the status from an app's steps, in order. A failed step anywhere means the deploy
 /// failed (a rollback that succeeded after a failed verify does not make the run a success); a
 /// skipped step ends the run as skipped; otherwise the last step that ran says how far it got,
 /// and a run where only `lock` has run (or nothing yet) has just started.
-pub fn derive(steps: &[(String, StepRecord)]) -> Decided {
-    if let Some((name, record)) = steps.iter().find(|(_, r)| r.outcome == "failed") {
+pub fn derive(steps: &[StepRecord]) -> Decided {
+    if let Some(record) = steps.iter().find(|r| r.outcome == "failed") {
         return Decided {
             status: NotifyStatus::Failed,
-            step: Some(name.clone()),
+            step: Some(record.step.clone()),
             reason: record.reason.clone(),
         };
     }
-    if let Some((name, record)) = steps.iter().find(|(_, r)| r.outcome == "skipped") {
+    if let Some(record) = steps.iter().find(|r| r.outcome == "skipped") {
         return Decided {
             status: NotifyStatus::Skipped,
-            step: Some(name.clone()),
+            step: Some(record.step.clone()),
             reason: record.reason.clone(),
         };
     }
-    let last_done = steps.iter().rev().find(|(_, r)| r.outcome == "done");
-    match last_done {
+    match steps.iter().rev().find(|r| r.outcome == "done") {
         None => Decided {
             status: NotifyStatus::Started,
             step: None,
             reason: None,
         },
-        Some((name, _)) => Decided {
-            status: if name == "lock" {
+        Some(record) => Decided {
+            status: if record.step == "lock" {
                 NotifyStatus::Started
             } else {
                 NotifyStatus::Succeeded
             },
-            step: Some(name.clone()),
+            step: Some(record.step.clone()),
             reason: None,
         },
     }
@@ -130,6 +118,39 @@ pub fn filter(on: Option<&[NotifyStatus]>, status: NotifyStatus) -> Result<(), S
         }
         _ => Ok(()),
     }
+}
+
+/// The environment a message names: `--environment`, else the app's pipeline stage, else none
+/// (the headline then names the app alone).
+pub fn environment<'a>(given: Option<&'a str>, stage: Option<&'a str>) -> Option<&'a str> {
+    given.or(stage).map(str::trim).filter(|e| !e.is_empty())
+}
+
+/// What the message says about an app's releases: the change (deploy or promote) and any
+/// rollback after it.
+pub fn shipped(app: &str, record: Option<&AppRecord>) -> Option<DeployRecord> {
+    let record = record?;
+    let change = record.change.as_ref()?;
+    Some(DeployRecord {
+        app: Some(app.to_string()),
+        commit: Some(change.commit.clone()),
+        release: change.release.as_ref().map(|r| ReleaseRef {
+            version: Some(r.version),
+        }),
+        previous_release: change.previous_release.as_ref().map(|r| ReleaseRef {
+            version: Some(r.version),
+        }),
+        dry_run: change.dry_run,
+        web_url: change.web_url.clone(),
+        rolled_back: record
+            .rollback
+            .as_ref()
+            .filter(|r| !r.dry_run)
+            .map(|r| RolledBack {
+                to: r.to,
+                release: r.release.as_ref().map(|r| r.version),
+            }),
+    })
 }
 
 /// How the message is sent, from the environment.
@@ -213,43 +234,17 @@ pub fn transport(
     }
 }
 
-/// What the state file keeps about Slack between steps of one run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlackRecord {
-    /// `web_api` or `webhook`.
-    pub transport: String,
-    /// The channel as `--channel` gave it (Web API), to notice a change of channel.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_channel: Option<String>,
-    /// The channel's ID, as Slack answered (Web API).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    /// The message's `ts`, which later steps update (Web API).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ts: Option<String>,
-    /// The `ts` of the thread reply that carried the failure mention, so it is sent once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_reply_ts: Option<String>,
-    /// `status at step` of each message a webhook delivered, so a repeat is not posted twice.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub posted: Vec<String>,
-    /// The status the last attempt reported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Whether the last attempt reached Slack.
-    pub delivered: bool,
-    /// Why it did not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The release notes the message shows: what `deploy` recorded under `notes`.
+/// The release notes the message shows for `app`: what `deploy` or `promote` recorded for it.
 ///
-/// This is where a run whose deploy was done by something else gets its notes: with `recorded`
-/// absent and a range given (`--from` or `--app`, `--to`, `--dir`), they are computed here with
-/// the `notes` step's computation. Whatever goes wrong becomes "unavailable, because …": a
+/// This is where a run whose deploy was done by something else gets its notes: with nothing
+/// recorded, they are computed here with the `notes` step's computation, from `--from` (else the
+/// app's live commit) to `--to`. Whatever goes wrong becomes "unavailable, because …": a
 /// notification goes out without notes rather than not at all.
-pub fn release_notes(recorded: Option<Recorded>, args: &NotifyArgs) -> Option<Recorded> {
+pub fn release_notes(
+    recorded: Option<Recorded>,
+    app: Option<&str>,
+    args: &NotifyArgs,
+) -> Option<Recorded> {
     if let Some(Recorded::Notes(notes)) = &recorded {
         if notes.version > NOTES_VERSION {
             ci::warn(&format!(
@@ -261,9 +256,9 @@ pub fn release_notes(recorded: Option<Recorded>, args: &NotifyArgs) -> Option<Re
     if recorded.is_some() {
         return recorded;
     }
-    let from = match args.from.as_ref()? {
-        NotesFrom::Rev(rev) => rev.clone(),
-        NotesFrom::App(app) => match crate::steps::notes::live_commit(app) {
+    let from = match (&args.from, app) {
+        (Some(rev), _) => rev.clone(),
+        (None, Some(app)) => match crate::steps::notes::live_commit(app) {
             Ok(Ok(commit)) => commit,
             Ok(Err(reason)) => {
                 return Some(Recorded::Unavailable {
@@ -276,10 +271,11 @@ pub fn release_notes(recorded: Option<Recorded>, args: &NotifyArgs) -> Option<Re
                 })
             }
         },
+        (None, None) => return None,
     };
     ci::say(&format!(
         "Release notes: computing {}..{}{} in {}",
-        &from[..from.len().min(12)],
+        from.chars().take(12).collect::<String>(),
         args.to,
         if args.first_parent {
             " (first parents)"
@@ -296,26 +292,17 @@ pub fn release_notes(recorded: Option<Recorded>, args: &NotifyArgs) -> Option<Re
     }))
 }
 
-/// Reads a section of the state file, warning (not failing) when it is unreadable: a
-/// notification goes out with less rather than not at all.
-fn section<T: for<'de> Deserialize<'de>>(state: &State, key: &str) -> Option<T> {
-    let value = state.get(key)?;
-    if value.is_null() {
-        return None;
-    }
-    match serde_json::from_value(value.clone()) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            ci::warn(&format!(
-                "the state file's `{key}` section could not be read ({e}); the message goes without it"
-            ));
-            None
-        }
-    }
+/// Notify reports on the apps given, else on those of the job's latest deploy or promote, else
+/// on the run as a whole. It never skips because an earlier step skipped: it reports the skip.
+pub fn scope(args: &NotifyArgs, state: &State) -> Result<Scope> {
+    Ok(Scope {
+        apps: super::apps_or_latest(&args.apps, state).unwrap_or_default(),
+        after: Vec::new(),
+    })
 }
 
-/// Runs `shipline notify`: configuration, status, filter, message, send.
-pub fn run(args: &NotifyArgs, state: &mut State) -> Result<Outcome> {
+/// Runs `shipline notify`: configuration, then a message for each app.
+pub fn run(args: &NotifyArgs, state: &mut State, apps: &[String]) -> Result<Outcome> {
     let deadline = Instant::now() + args.timeout;
     let env = |name: &str| std::env::var(name).ok();
     let mention = args
@@ -333,227 +320,343 @@ pub fn run(args: &NotifyArgs, state: &mut State) -> Result<Outcome> {
     if let Some(note) = note {
         ci::say(&note);
     }
-
-    let steps = ordered_steps(state);
-    let decided = decide(args.status, derive(&steps));
-    if let Err(line) = filter(args.on.as_deref(), decided.status) {
-        return Ok(Outcome::Skipped(line));
-    }
-
-    let deploy: Option<DeployRecord> = section(state, "deploy");
-    let notes = release_notes(section(state, "notes"), args);
-    let ci_context = CiContext::from_env(env);
-    let progress: Vec<(String, String)> = steps
-        .iter()
-        .map(|(name, r)| {
-            let outcome = if r.dry_run {
-                format!("{} (dry run)", r.outcome)
-            } else {
-                r.outcome.clone()
-            };
-            (name.clone(), outcome)
-        })
-        .collect();
-    let duration = (!steps.is_empty())
-        .then(|| Duration::from_millis(steps.iter().map(|(_, r)| r.duration_ms).sum()));
-    let app = deploy
-        .as_ref()
-        .and_then(|d| d.app.as_deref())
-        .or(match &args.from {
-            Some(NotesFrom::App(app)) => Some(app.as_str()),
-            _ => None,
-        });
-    let web_api = matches!(transport, Some(Transport::WebApi { .. }));
-    let facts = Facts {
-        status: decided.status,
-        step: decided.step.as_deref(),
-        reason: decided.reason.as_deref(),
-        steps: &progress,
-        deploy: deploy.as_ref(),
-        notes: notes.as_ref(),
-        ci: &ci_context,
-        app,
-        environment: args.environment.as_deref(),
-        title: args.title.as_deref(),
-        duration,
-        // A webhook cannot reply in a thread, so its message carries the mention itself.
-        mention: if web_api { None } else { mention.as_ref() },
+    let notify = Notify {
+        args,
+        transport: transport.as_ref(),
+        mention: mention.as_ref(),
+        ci: CiContext::from_env(env),
+        deadline,
     };
-    let payload = message::build(&facts);
-    if let Err(why) = message::check_limits(&payload) {
-        ci::warn(&format!(
-            "the Slack message exceeds a limit ({why}); Slack may refuse it. Please report this with the output of --dry-run"
-        ));
-    }
-    let reply = match (&mention, decided.status) {
-        (Some(m), NotifyStatus::Failed) if web_api => Some(message::failure_reply(&facts, m)),
-        _ => None,
+    let targets: Vec<Option<&str>> = if apps.is_empty() {
+        vec![None]
+    } else {
+        apps.iter().map(|a| Some(a.as_str())).collect()
     };
-    let summary = match &decided.step {
-        Some(step) => format!("{} at {step}", decided.status.word()),
-        None => decided.status.word().to_string(),
-    };
-
-    let previous: Option<SlackRecord> = section(state, STATE_KEY);
-    if args.dry_run {
-        dry_run(
-            transport.as_ref(),
-            previous.as_ref(),
-            &payload,
-            reply.as_ref(),
-        );
-        return Ok(Outcome::Done);
-    }
-    let Some(transport) = transport else {
-        return Err(anyhow!(UsageError("no Slack credentials".into())));
-    };
-
-    let mut record = match (&transport, previous) {
-        (Transport::WebApi { channel, .. }, Some(p))
-            if p.transport == "web_api" && p.requested_channel.as_deref() == Some(channel) =>
-        {
-            p
+    let mut outcomes = Vec::new();
+    for app in targets {
+        let outcome = notify.report(state, app)?;
+        if let Some(app) = app {
+            state.record_app_outcome(app, &outcome);
         }
-        (Transport::Webhook { .. }, Some(p)) if p.transport == "webhook" => p,
-        (Transport::WebApi { channel, .. }, _) => SlackRecord {
-            transport: "web_api".into(),
-            requested_channel: Some(channel.clone()),
-            ..SlackRecord::default()
-        },
-        (Transport::Webhook { .. }, _) => SlackRecord {
-            transport: "webhook".into(),
-            ..SlackRecord::default()
-        },
-    };
-    record.status = Some(decided.status.word().to_string());
-
-    let result = match &transport {
-        Transport::Webhook { url } => {
-            if record.posted.contains(&summary) {
-                record.delivered = true;
-                record.error = None;
-                state.set(STATE_KEY, serde_json::to_value(&record)?);
-                return Ok(Outcome::Skipped(format!(
-                    "a message for \"{summary}\" was already posted through the webhook in this run; a webhook cannot update it, so it is not posted twice"
-                )));
-            }
-            let webhook = Webhook::new(url, deadline);
-            webhook.post(&payload).map(|warnings| {
-                record.posted.push(summary.clone());
-                ci::say(&format!(
-                    "Posted to Slack through the incoming webhook: {summary}"
-                ));
-                warn_about(&warnings);
-            })
-        }
-        Transport::WebApi {
-            base,
-            token,
-            channel,
-        } => {
-            let api = WebApi::new(base, token, deadline);
-            send_web_api(&api, channel, &payload, reply.as_ref(), &mut record, state)
-        }
-    };
-
-    let outcome = match result {
-        Ok(()) => {
-            record.delivered = true;
-            record.error = None;
-            Outcome::Done
-        }
-        Err(error) => {
-            let text = ci::redact(&format!("{error:#}"));
-            record.delivered = false;
-            record.error = Some(text.clone());
-            let line = format!("the Slack message was not delivered: {text}");
-            if args.strict {
-                Outcome::Failed(line)
-            } else {
-                ci::warn(&format!(
-                    "{line} (the deploy is not affected; --strict makes this fail the step)"
-                ));
-                ci::write_summary(&format!(
-                    "> **Slack notification not delivered**: {}\n\n",
-                    text.replace('\n', " ")
-                ))?;
-                Outcome::Done
+        if let (Some(app), Outcome::Skipped(why) | Outcome::Failed(why)) = (app, &outcome) {
+            if apps.len() > 1 {
+                outcomes.push(match outcome {
+                    Outcome::Skipped(_) => Outcome::Skipped(format!("{app}: {why}")),
+                    _ => Outcome::Failed(format!("{app}: {why}")),
+                });
+                continue;
             }
         }
-    };
-    state.set(STATE_KEY, serde_json::to_value(&record)?);
-    let mut outputs = vec![("delivered", record.delivered.to_string())];
-    if let (Some(channel), Some(ts)) = (&record.channel, &record.ts) {
-        outputs.push(("slack-channel", channel.clone()));
-        outputs.push(("slack-ts", ts.clone()));
+        outcomes.push(outcome);
     }
-    ci::write_outputs(&outputs)?;
-    Ok(outcome)
+    Ok(combine(outcomes))
 }
 
-/// Posts or updates the run's message, then the failure reply once. The state is updated after
-/// each request that succeeded, so whatever happens next, a rerun neither posts the message
-/// again nor repeats the reply.
-fn send_web_api(
-    api: &WebApi,
-    channel: &str,
-    payload: &Value,
-    reply: Option<&Value>,
-    record: &mut SlackRecord,
-    state: &mut State,
-) -> Result<()> {
-    let posted = match (record.channel.clone(), record.ts.clone()) {
-        (Some(id), Some(ts)) => match api.update(&id, &ts, payload) {
-            Ok(posted) => {
-                ci::say(&format!("Updated the Slack message {ts} in {id}"));
-                posted
-            }
-            Err(e)
-                if e.downcast_ref::<SlackError>()
-                    .is_some_and(SlackError::message_is_gone) =>
+/// One outcome for the step from each message's: a failure wins, then done, and the step skips
+/// only when every message was skipped.
+fn combine(outcomes: Vec<Outcome>) -> Outcome {
+    let reasons = |word: &str| -> Vec<String> {
+        outcomes
+            .iter()
+            .filter(|o| o.word() == word)
+            .filter_map(|o| o.reason().map(str::to_string))
+            .collect()
+    };
+    let failed = reasons("failed");
+    if !failed.is_empty() {
+        return Outcome::Failed(failed.join("; "));
+    }
+    if outcomes.contains(&Outcome::Done) {
+        return Outcome::Done;
+    }
+    Outcome::Skipped(reasons("skipped").join("; "))
+}
+
+/// What every message of one `notify` shares.
+struct Notify<'a> {
+    args: &'a NotifyArgs,
+    transport: Option<&'a Transport>,
+    mention: Option<&'a Mention>,
+    ci: CiContext,
+    deadline: Instant,
+}
+
+impl Notify<'_> {
+    /// Builds and sends the message about `app` (or the run, when it has no app yet).
+    fn report(&self, state: &mut State, app: Option<&str>) -> Result<Outcome> {
+        let args = self.args;
+        let steps = steps_of(state.steps(), app);
+        let decided = decide(args.status, derive(&steps));
+        if let Err(line) = filter(args.on.as_deref(), decided.status) {
+            return Ok(Outcome::Skipped(line));
+        }
+        let record = app.and_then(|a| state.app(a));
+        let shipped = app.and_then(|a| shipped(a, record));
+        let notes = release_notes(record.and_then(|r| r.notes.clone()), app, args);
+        let progress: Vec<(String, String)> = steps
+            .iter()
+            .map(|r| {
+                let outcome = if r.dry_run {
+                    format!("{} (dry run)", r.outcome)
+                } else {
+                    r.outcome.clone()
+                };
+                (r.step.clone(), outcome)
+            })
+            .collect();
+        let duration = (!steps.is_empty())
+            .then(|| Duration::from_millis(steps.iter().map(|r| r.duration_ms).sum()));
+        let stage = match (args.environment.as_deref(), app) {
+            (None, Some(app)) => pipeline_stage(app),
+            _ => None,
+        };
+        let web_api = matches!(self.transport, Some(Transport::WebApi { .. }));
+        let facts = Facts {
+            status: decided.status,
+            step: decided.step.as_deref(),
+            reason: decided.reason.as_deref(),
+            steps: &progress,
+            deploy: shipped.as_ref(),
+            notes: notes.as_ref(),
+            ci: &self.ci,
+            app,
+            environment: environment(args.environment.as_deref(), stage.as_deref()),
+            title: args.title.as_deref(),
+            duration,
+            // A webhook cannot reply in a thread, so its message carries the mention itself.
+            mention: if web_api { None } else { self.mention },
+        };
+        let payload = message::build(&facts);
+        if let Err(why) = message::check_limits(&payload) {
+            ci::warn(&format!(
+                "the Slack message exceeds a limit ({why}); Slack may refuse it. Please report this with the output of --dry-run"
+            ));
+        }
+        let reply = match (self.mention, decided.status) {
+            (Some(m), NotifyStatus::Failed) if web_api => Some(message::failure_reply(&facts, m)),
+            _ => None,
+        };
+        let what = match &decided.step {
+            Some(step) => format!("{} at {step}", decided.status.word()),
+            None => decided.status.word().to_string(),
+        };
+        let about = app.map(|a| format!(" about {a}")).unwrap_or_default();
+        let tag = app.map(|a| format!(" ({a})")).unwrap_or_default();
+        let key = app.unwrap_or_default().to_string();
+
+        let previous = state.slack().cloned();
+        if args.dry_run {
+            dry_run(
+                self.transport,
+                previous.as_ref(),
+                &key,
+                &payload,
+                reply.as_ref(),
+            );
+            return Ok(Outcome::Done);
+        }
+        let Some(transport) = self.transport else {
+            return Err(anyhow!(UsageError("no Slack credentials".into())));
+        };
+        let mut record = match (transport, previous) {
+            (Transport::WebApi { channel, .. }, Some(p))
+                if p.transport == "web_api" && p.requested_channel.as_deref() == Some(channel) =>
             {
-                ci::warn(&format!("{e}; posting a new message instead"));
-                record.failure_reply_ts = None;
+                p
+            }
+            (Transport::Webhook { .. }, Some(p)) if p.transport == "webhook" => p,
+            (Transport::WebApi { channel, .. }, _) => SlackRecord {
+                transport: "web_api".into(),
+                requested_channel: Some(channel.clone()),
+                ..SlackRecord::default()
+            },
+            (Transport::Webhook { .. }, _) => SlackRecord {
+                transport: "webhook".into(),
+                ..SlackRecord::default()
+            },
+        };
+        let mut message = record.messages.remove(&key).unwrap_or_default();
+        message.status = Some(decided.status.word().to_string());
+
+        let result = match transport {
+            Transport::Webhook { url } => {
+                if message.posted.contains(&what) {
+                    message.delivered = true;
+                    message.error = None;
+                    record.messages.insert(key, message);
+                    state.set_slack(record);
+                    return Ok(Outcome::Skipped(format!(
+                        "a message{about} for \"{what}\" was already posted through the webhook in this run; a webhook cannot update it, so it is not posted twice"
+                    )));
+                }
+                let webhook = Webhook::new(url, self.deadline);
+                webhook.post(&payload).map(|warnings| {
+                    message.posted.push(what.clone());
+                    ci::say(&format!(
+                        "Posted to Slack through the incoming webhook: {what}{tag}"
+                    ));
+                    warn_about(&warnings);
+                })
+            }
+            Transport::WebApi {
+                base,
+                token,
+                channel,
+            } => {
+                let api = WebApi::new(base, token, self.deadline);
+                let mut sent = Sent {
+                    record: &mut record,
+                    key: &key,
+                    message: &mut message,
+                    state,
+                };
+                sent.web_api(&api, channel, &tag, &payload, reply.as_ref())
+            }
+        };
+
+        let outcome = match result {
+            Ok(()) => {
+                message.delivered = true;
+                message.error = None;
+                Outcome::Done
+            }
+            Err(error) => {
+                let text = ci::redact(&format!("{error:#}"));
+                message.delivered = false;
+                message.error = Some(text.clone());
+                let line = format!("the Slack message{about} was not delivered: {text}");
+                if args.strict {
+                    Outcome::Failed(line)
+                } else {
+                    ci::warn(&format!(
+                        "{line} (the deploy is not affected; --strict makes this fail the step)"
+                    ));
+                    ci::write_summary(&format!(
+                        "> **Slack notification{about} not delivered**: {}\n\n",
+                        text.replace('\n', " ")
+                    ))?;
+                    Outcome::Done
+                }
+            }
+        };
+        let mut outputs = vec![("delivered", message.delivered.to_string())];
+        if let (Some(channel), Some(ts)) = (&record.channel, &message.ts) {
+            outputs.push(("slack-channel", channel.clone()));
+            outputs.push(("slack-ts", ts.clone()));
+        }
+        record.messages.insert(key, message);
+        state.set_slack(record);
+        ci::write_outputs(&outputs)?;
+        Ok(outcome)
+    }
+}
+
+/// The app's stage in its Heroku pipeline, which names the environment when `--environment`
+/// does not. Needs `HEROKU_API_KEY`; without it, or when Heroku cannot say, the message names
+/// the app alone (said in the log when Heroku failed).
+fn pipeline_stage(app: &str) -> Option<String> {
+    std::env::var("HEROKU_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())?;
+    let config = HerokuConfig::from_env().ok()?;
+    let heroku = Heroku::new(
+        &config.api_url,
+        &config.api_key,
+        Instant::now() + Duration::from_secs(20),
+    );
+    match heroku.coupling(app) {
+        Ok(coupling) => coupling.and_then(|c| c.stage),
+        Err(e) => {
+            ci::warn(&format!(
+                "could not read the pipeline stage of {app} to name its environment ({}); the message names the app alone (pass --environment to name it)",
+                ci::redact(&format!("{e:#}"))
+            ));
+            None
+        }
+    }
+}
+
+/// A Web API message being sent, with where its record lives.
+struct Sent<'a> {
+    record: &'a mut SlackRecord,
+    key: &'a str,
+    message: &'a mut SlackMessage,
+    state: &'a mut State,
+}
+
+impl Sent<'_> {
+    /// Saves what was sent so far into the state, so whatever happens next, a rerun neither
+    /// posts the message again nor repeats the reply.
+    fn keep(&mut self) {
+        let mut record = self.record.clone();
+        record
+            .messages
+            .insert(self.key.to_string(), self.message.clone());
+        self.state.set_slack(record);
+    }
+
+    /// Posts or updates the app's message, then the failure reply once.
+    fn web_api(
+        &mut self,
+        api: &WebApi,
+        channel: &str,
+        tag: &str,
+        payload: &Value,
+        reply: Option<&Value>,
+    ) -> Result<()> {
+        let posted = match (self.record.channel.clone(), self.message.ts.clone()) {
+            (Some(id), Some(ts)) => match api.update(&id, &ts, payload) {
+                Ok(posted) => {
+                    ci::say(&format!("Updated the Slack message {ts} in {id}{tag}"));
+                    posted
+                }
+                Err(e)
+                    if e.downcast_ref::<SlackError>()
+                        .is_some_and(SlackError::message_is_gone) =>
+                {
+                    ci::warn(&format!("{e}; posting a new message instead"));
+                    self.message.failure_reply_ts = None;
+                    let posted = api.post_message(channel, payload, None)?;
+                    ci::say(&format!(
+                        "Posted a new Slack message {} in {}{tag}",
+                        posted.ts, posted.channel
+                    ));
+                    posted
+                }
+                Err(e) => return Err(e),
+            },
+            _ => {
                 let posted = api.post_message(channel, payload, None)?;
                 ci::say(&format!(
-                    "Posted a new Slack message {} in {}",
+                    "Posted to Slack: message {} in {}{tag}",
                     posted.ts, posted.channel
                 ));
                 posted
             }
-            Err(e) => return Err(e),
-        },
-        _ => {
-            let posted = api.post_message(channel, payload, None)?;
-            ci::say(&format!(
-                "Posted to Slack: message {} in {}",
-                posted.ts, posted.channel
-            ));
-            posted
-        }
-    };
-    warn_about(&posted.warnings);
-    record.channel = Some(posted.channel.clone());
-    record.ts = Some(posted.ts.clone());
-    state.set(STATE_KEY, serde_json::to_value(&*record)?);
+        };
+        warn_about(&posted.warnings);
+        self.record.channel = Some(posted.channel.clone());
+        self.message.ts = Some(posted.ts.clone());
+        self.keep();
 
-    if let Some(reply) = reply {
-        if record.failure_reply_ts.is_none() {
-            let Posted { ts, warnings, .. } =
-                api.post_message(&posted.channel, reply, Some(&posted.ts))?;
-            warn_about(&warnings);
-            ci::say(&format!(
-                "Replied in the message's thread with the failure mention ({ts})"
-            ));
-            record.failure_reply_ts = Some(ts);
-            state.set(STATE_KEY, serde_json::to_value(&*record)?);
-        } else {
-            ci::say(
-                "The failure mention was already sent in the message's thread; not repeating it",
-            );
+        if let Some(reply) = reply {
+            if self.message.failure_reply_ts.is_none() {
+                let Posted { ts, warnings, .. } =
+                    api.post_message(&posted.channel, reply, Some(&posted.ts))?;
+                warn_about(&warnings);
+                ci::say(&format!(
+                    "Replied in the message's thread with the failure mention ({ts})"
+                ));
+                self.message.failure_reply_ts = Some(ts);
+                self.keep();
+            } else {
+                ci::say(
+                    "The failure mention was already sent in the message's thread; not repeating it",
+                );
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn warn_about(warnings: &[String]) {
@@ -568,6 +671,7 @@ fn warn_about(warnings: &[String]) {
 fn dry_run(
     transport: Option<&Transport>,
     previous: Option<&SlackRecord>,
+    key: &str,
     payload: &Value,
     reply: Option<&Value>,
 ) {
@@ -576,17 +680,15 @@ fn dry_run(
         Some(Transport::Webhook { url }) => {
             format!("post it through the webhook {}", slack::mask_webhook(url))
         }
-        Some(Transport::WebApi { channel, .. }) => match previous {
-            Some(SlackRecord {
-                channel: Some(id),
-                ts: Some(ts),
-                requested_channel,
-                ..
-            }) if requested_channel.as_deref() == Some(channel.as_str()) => {
-                format!("update the message {ts} in {id} (chat.update)")
+        Some(Transport::WebApi { channel, .. }) => {
+            let earlier = previous
+                .filter(|p| p.requested_channel.as_deref() == Some(channel.as_str()))
+                .and_then(|p| Some((p.channel.clone()?, p.messages.get(key)?.ts.clone()?)));
+            match earlier {
+                Some((id, ts)) => format!("update the message {ts} in {id} (chat.update)"),
+                None => format!("post it to {channel} (chat.postMessage)"),
             }
-            _ => format!("post it to {channel} (chat.postMessage)"),
-        },
+        }
     };
     ci::say(&format!(
         "Dry run: would {target}; nothing was sent. The message:"
@@ -602,59 +704,93 @@ fn dry_run(
 mod tests {
     use super::*;
 
-    fn step(name: &str, outcome: &str, at: &str, reason: Option<&str>) -> (String, StepRecord) {
-        (
-            name.to_string(),
-            StepRecord {
-                outcome: outcome.into(),
-                reason: reason.map(Into::into),
-                started_at: format!("2026-11-27T02:30:{at}Z"),
-                duration_ms: 1000,
-                dry_run: false,
-            },
-        )
+    fn step(name: &str, outcome: &str, at: &str, reason: Option<&str>) -> StepRecord {
+        on(name, &[], outcome, at, reason)
     }
 
-    fn state_with(steps: &[(String, StepRecord)]) -> State {
-        let mut state = State::default();
-        for (name, record) in steps {
-            state.record_step(name, record.clone());
+    fn on(name: &str, apps: &[&str], outcome: &str, at: &str, reason: Option<&str>) -> StepRecord {
+        StepRecord {
+            step: name.to_string(),
+            apps: apps.iter().map(|a| a.to_string()).collect(),
+            outcome: outcome.into(),
+            reason: reason.map(Into::into),
+            started_at: format!("2026-11-27T02:30:{at}Z"),
+            duration_ms: 1000,
+            dry_run: false,
+            by_app: Default::default(),
         }
-        state
     }
 
-    #[test]
-    fn steps_are_ordered_by_start_then_by_the_usual_order() {
-        let state = state_with(&[
-            step("verify", "done", "00", None),
-            step("deploy", "done", "00", None),
-            step("lock", "done", "00", None),
-            step("notify", "done", "00", None),
-            step("smoke", "done", "05", None),
-            step("canary", "done", "00", None),
-        ]);
-        let names: Vec<String> = ordered_steps(&state).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["lock", "deploy", "verify", "canary", "smoke"]);
+    fn derived(steps: &[StepRecord], app: Option<&str>) -> Decided {
+        derive(&steps_of(steps, app))
     }
 
     #[test]
     fn the_status_comes_from_the_steps_that_ran() {
-        assert_eq!(derive(&[]).status, NotifyStatus::Started);
+        assert_eq!(derived(&[], None).status, NotifyStatus::Started);
         let lock = step("lock", "done", "00", None);
-        let d = derive(std::slice::from_ref(&lock));
+        let d = derived(std::slice::from_ref(&lock), None);
         assert_eq!(
             (d.status, d.step.as_deref()),
             (NotifyStatus::Started, Some("lock"))
         );
         let deploy = step("deploy", "done", "01", None);
-        let d = derive(&[lock.clone(), deploy.clone()]);
+        let d = derived(&[lock.clone(), deploy.clone()], None);
         assert_eq!(
             (d.status, d.step.as_deref()),
             (NotifyStatus::Succeeded, Some("deploy"))
         );
         let verify = step("verify", "done", "02", None);
-        let d = derive(&[lock.clone(), deploy.clone(), verify]);
-        assert_eq!(d.step.as_deref(), Some("verify"));
+        let notify = step("notify", "failed", "03", Some("Slack said no"));
+        let d = derived(&[lock, deploy, verify, notify], None);
+        assert_eq!(
+            (d.status, d.step.as_deref()),
+            (NotifyStatus::Succeeded, Some("verify")),
+            "notify's own record does not count"
+        );
+    }
+
+    #[test]
+    fn each_app_is_judged_by_the_steps_that_acted_on_it() {
+        let steps = [
+            step("lock", "done", "00", None),
+            on("deploy", &["shop-staging"], "done", "01", None),
+            on("verify", &["shop-staging"], "done", "02", None),
+            on("notify", &["shop-staging"], "done", "03", None),
+            on("promote", &["shop"], "done", "04", None),
+            on(
+                "verify",
+                &["shop"],
+                "failed",
+                "05",
+                Some("web.1 crashed; rolled back to v4 as v6"),
+            ),
+        ];
+        let staging = derived(&steps, Some("shop-staging"));
+        assert_eq!(
+            (staging.status, staging.step.as_deref()),
+            (NotifyStatus::Succeeded, Some("verify"))
+        );
+        let production = derived(&steps, Some("shop"));
+        assert_eq!(
+            (production.status, production.step.as_deref()),
+            (NotifyStatus::Failed, Some("verify"))
+        );
+        assert_eq!(
+            production.reason.as_deref(),
+            Some("web.1 crashed; rolled back to v4 as v6")
+        );
+        let of_production = steps_of(&steps, Some("shop"));
+        let names: Vec<&str> = of_production.iter().map(|s| s.step.as_str()).collect();
+        assert_eq!(names, ["lock", "promote", "verify"]);
+    }
+
+    #[test]
+    fn the_environment_is_the_flag_else_the_pipeline_stage() {
+        assert_eq!(environment(Some("prod"), Some("production")), Some("prod"));
+        assert_eq!(environment(None, Some("production")), Some("production"));
+        assert_eq!(environment(None, None), None);
+        assert_eq!(environment(Some(" "), None), None);
     }
 
     #[test]
@@ -665,7 +801,7 @@ mod tests {
             step("verify", "failed", "02", Some("GET /health answered 503")),
             step("rollback", "done", "03", None),
         ];
-        let d = derive(&steps);
+        let d = derived(&steps, None);
         assert_eq!(d.status, NotifyStatus::Failed);
         assert_eq!(d.step.as_deref(), Some("verify"));
         assert_eq!(d.reason.as_deref(), Some("GET /health answered 503"));
@@ -682,7 +818,7 @@ mod tests {
                 Some("the lock step skipped this run"),
             ),
         ];
-        let d = derive(&steps);
+        let d = derived(&steps, None);
         assert_eq!(d.status, NotifyStatus::Skipped);
         assert_eq!(d.step.as_deref(), Some("lock"));
         assert_eq!(d.reason.as_deref(), Some("superseded by #12"));
@@ -690,7 +826,10 @@ mod tests {
 
     #[test]
     fn status_flag_wins_but_keeps_details_when_it_agrees() {
-        let derived = derive(&[step("deploy", "failed", "00", Some("build failed"))]);
+        let derived = derived(
+            &[step("deploy", "failed", "00", Some("build failed"))],
+            None,
+        );
         assert_eq!(decide(Some(NotifyStatus::Failed), derived.clone()), derived);
         let d = decide(Some(NotifyStatus::Succeeded), derived.clone());
         assert_eq!(

@@ -1,7 +1,8 @@
 //! `shipline promote`: ship to production the exact slug staging runs, with no second build.
 //!
-//! What was checked on staging is what goes live: the same compiled slug. Every deploy guard
-//! applies, judged on the slug's commit, and the staging release must run the commit this
+//! What was checked on staging is what goes live: the same compiled slug, to one production app
+//! or several (several regions, several tenants) in one promotion. Every deploy guard applies
+//! to each app, judged on the slug's commit, and the staging release must run the commit this
 //! pipeline is shipping, so a newer staging deploy that raced this job is not promoted by it.
 
 use std::time::Instant;
@@ -9,29 +10,119 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 
-use super::deploy::{self, judge, kill_switch_in_env, live_of, preflight, short, Verdict};
+use super::deploy::{
+    self, judge, kill_switch_in_env, live_of, preflight, short, Preflight, Verdict,
+};
 use super::follow::{self, Follow, HerokuConfig, Tail};
+use super::Scope;
 use crate::ci;
 use crate::cli::{PromoteArgs, UsageError};
 use crate::git;
 use crate::heroku::{Heroku, Release, Status};
-use crate::outcome::{human, Outcome, State};
+use crate::outcome::Outcome;
+use crate::state::{Change, ChangeKind, Dependency, PromotedFrom, ReleaseRef, State};
+use crate::time::human;
 
 /// How the slug gets to production.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// Both apps are in this pipeline: a pipeline promotion.
+    /// Every app is in this pipeline: one pipeline promotion to all of them.
     Pipeline(String),
-    /// A release of the staging slug on the production app.
+    /// A release of the staging slug on each app.
     Slug,
 }
 
-/// Both apps coupled to one pipeline → a pipeline promotion (Heroku's own record of it);
-/// otherwise a release from the slug, which needs no pipeline.
-pub fn route(staging_pipeline: Option<&str>, production_pipeline: Option<&str>) -> Route {
-    match (staging_pipeline, production_pipeline) {
-        (Some(a), Some(b)) if a == b => Route::Pipeline(a.to_string()),
+/// Staging and every target coupled to one pipeline → a pipeline promotion (Heroku's own
+/// record of it); otherwise a release from the slug on each, which needs no pipeline.
+pub fn route(staging_pipeline: Option<&str>, target_pipelines: &[Option<String>]) -> Route {
+    match staging_pipeline {
+        Some(p) if target_pipelines.iter().all(|t| t.as_deref() == Some(p)) => {
+            Route::Pipeline(p.to_string())
+        }
         _ => Route::Slug,
+    }
+}
+
+/// How the promotion ended on one app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppResult {
+    /// The release went live.
+    Released(u64),
+    /// A guard skipped the app, for this reason.
+    Skipped(String),
+    /// It did not go live, for this reason; what was live stays.
+    Failed(String),
+}
+
+/// The step's outcome from each app's: one failure fails the step, naming the app and saying
+/// where the others are; all skipped is a skip; otherwise done.
+pub fn summarize(results: &[(String, AppResult)]) -> Outcome {
+    let failed: Vec<&(String, AppResult)> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, AppResult::Failed(_)))
+        .collect();
+    let others = |except: &str| -> Vec<String> {
+        results
+            .iter()
+            .filter(|(app, _)| app != except)
+            .filter(|(_, r)| !matches!(r, AppResult::Failed(_)))
+            .map(|(app, r)| match r {
+                AppResult::Released(v) => format!("{app} is live on v{v}"),
+                AppResult::Skipped(why) => format!("{app} skipped ({why})"),
+                AppResult::Failed(_) => unreachable!("filtered out"),
+            })
+            .collect()
+    };
+    if let Some((first, _)) = failed.first() {
+        let reasons: Vec<String> = failed
+            .iter()
+            .map(|(app, r)| match r {
+                AppResult::Failed(why) => format!("{app}: {why}"),
+                _ => unreachable!("only failures"),
+            })
+            .collect();
+        let mut line = format!("promotion failed on {}", reasons.join("; "));
+        let rest = others(first);
+        let rest: Vec<String> = rest
+            .into_iter()
+            .filter(|r| {
+                !failed
+                    .iter()
+                    .any(|(app, _)| r.starts_with(&format!("{app} ")))
+            })
+            .collect();
+        if !rest.is_empty() {
+            line.push_str(&format!("; meanwhile {}", rest.join(", ")));
+        }
+        return Outcome::Failed(line);
+    }
+    if !results.is_empty()
+        && results
+            .iter()
+            .all(|(_, r)| matches!(r, AppResult::Skipped(_)))
+    {
+        let reasons: Vec<String> = results
+            .iter()
+            .map(|(app, r)| match r {
+                AppResult::Skipped(why) if results.len() > 1 => format!("{app}: {why}"),
+                AppResult::Skipped(why) => why.clone(),
+                _ => unreachable!("all skipped"),
+            })
+            .collect();
+        return Outcome::Skipped(reasons.join("; "));
+    }
+    Outcome::Done
+}
+
+/// A promotion acts on its target apps; it waits behind the lock, and after a skipped deploy
+/// of the staging app there is nothing new to promote.
+pub fn scope(args: &PromoteArgs) -> Scope {
+    Scope {
+        apps: args.apps.clone(),
+        after: vec![
+            Dependency::lock(),
+            Dependency::deploy_of(&args.from).because("there is nothing new to promote"),
+        ],
     }
 }
 
@@ -80,7 +171,7 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
         staging_app.name,
         staging_release.version,
         short(&commit),
-        args.app
+        args.apps.join(", ")
     ));
     if commit != shipping.id {
         let why = format!(
@@ -99,58 +190,95 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
         ci::say(&format!("--any-commit: promoting although {why}"));
     }
 
-    let before = preflight(&heroku, &args.app)?;
-    let relation = match before.live.as_ref().and_then(|l| l.commit.as_deref()) {
-        Some(live) if live != commit => Some(
-            repo.relation(&commit, live)
-                .context("could not compare the staging commit with the live one")?,
-        ),
-        _ => None,
-    };
-    match judge(
-        before.live.as_ref(),
-        &commit,
-        relation.as_ref(),
-        before.pending,
-        args.force,
-    ) {
-        Verdict::Skip(reason) => return Ok(Outcome::Skipped(reason)),
-        Verdict::Fail(reason) => return Ok(Outcome::Failed(reason)),
-        Verdict::Proceed(notes) => notes.iter().for_each(|n| ci::say(n)),
+    // Every app's guards are judged before anything changes: a guard that fails on one app
+    // stops the promotion to all of them.
+    let mut results: Vec<(String, AppResult)> = Vec::new();
+    let mut targets: Vec<(String, Preflight)> = Vec::new();
+    for app in &args.apps {
+        let before = preflight(&heroku, app)?;
+        let relation = match before.live.as_ref().and_then(|l| l.commit.as_deref()) {
+            Some(live) if live != commit => {
+                Some(repo.relation(&commit, live).with_context(|| {
+                    format!("could not compare the staging commit with the one live on {app}")
+                })?)
+            }
+            _ => None,
+        };
+        match judge(
+            before.live.as_ref(),
+            &commit,
+            relation.as_ref(),
+            before.pending,
+            args.force,
+        ) {
+            Verdict::Skip(reason) => {
+                ci::say(&format!("{app}: skipping, {reason}"));
+                results.push((app.clone(), AppResult::Skipped(reason)));
+            }
+            Verdict::Fail(reason) if args.apps.len() == 1 => return Ok(Outcome::Failed(reason)),
+            Verdict::Fail(reason) => {
+                return Ok(Outcome::Failed(format!(
+                    "{app}: {reason}; nothing was promoted to {}",
+                    args.apps.join(", ")
+                )))
+            }
+            Verdict::Proceed(notes) => {
+                notes.iter().for_each(|n| ci::say(n));
+                targets.push((app.clone(), before));
+            }
+        }
     }
-    let route = route(
-        heroku
-            .coupling(&staging_app.name)?
-            .map(|c| c.pipeline.id)
-            .as_deref(),
-        heroku
-            .coupling(&before.app)?
-            .map(|c| c.pipeline.id)
-            .as_deref(),
-    );
-    let previous = before.live.as_ref().map(
-        |live| json!({ "id": before.live_id, "version": live.version, "commit": live.commit }),
-    );
-    let mut record = json!({
-        "app": before.app,
-        "commit": commit,
-        "ref": args.git_ref,
-        "source": { "app": staging_app.name, "release": staging_release.version, "slug": slug_id },
-        "previous_release": previous,
-        "route": match &route { Route::Pipeline(_) => "pipeline", Route::Slug => "slug" },
-    });
+    if targets.is_empty() {
+        record_each(state, &results);
+        return Ok(summarize(&results));
+    }
+    let staging_pipeline = heroku.coupling(&staging_app.name)?.map(|c| c.pipeline.id);
+    let mut target_pipelines = Vec::new();
+    for (_, before) in &targets {
+        target_pipelines.push(heroku.coupling(&before.app)?.map(|c| c.pipeline.id));
+    }
+    let route = route(staging_pipeline.as_deref(), &target_pipelines);
+    for (app, before) in &targets {
+        let record = Change {
+            kind: ChangeKind::Promote,
+            commit: commit.clone(),
+            git_ref: args.git_ref.clone(),
+            previous_release: before.previous_release(),
+            release: None,
+            web_url: before.web_url.clone(),
+            build_id: None,
+            source: Some(PromotedFrom {
+                app: staging_app.name.clone(),
+                release: staging_release.version,
+                slug: slug_id.clone(),
+            }),
+            route: Some(
+                match &route {
+                    Route::Pipeline(_) => "pipeline",
+                    Route::Slug => "slug",
+                }
+                .to_string(),
+            ),
+            dry_run: args.dry_run,
+            timings_ms: None,
+        };
+        if args.dry_run {
+            ci::say(&format!(
+                "Dry run: would {} to {}, creating release v{}; nothing was changed",
+                match &route {
+                    Route::Pipeline(_) => "run a pipeline promotion",
+                    Route::Slug => "release the staging slug",
+                },
+                before.app,
+                before.next_version
+            ));
+        }
+        let notes = deploy::release_notes(&args.dir, before.live.as_ref(), &commit);
+        let entry = state.app_mut(app);
+        entry.change = Some(record);
+        entry.notes = Some(notes);
+    }
     if args.dry_run {
-        ci::say(&format!(
-            "Dry run: would {} to {}, creating release v{}; nothing was changed",
-            match &route {
-                Route::Pipeline(_) => "run a pipeline promotion",
-                Route::Slug => "release the staging slug",
-            },
-            before.app,
-            before.next_version
-        ));
-        record["dry_run"] = json!(true);
-        state.set("promote", record);
         return Ok(Outcome::Done);
     }
 
@@ -165,91 +293,162 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
         deadline,
         poll: args.poll,
     };
-    let created = match &route {
-        Route::Slug => heroku
-            .release_slug(&before.app, &slug_id, &description)
-            .with_context(|| format!("could not release the staging slug on {}", before.app))?,
-        Route::Pipeline(pipeline) => pipeline_promotion(
-            &follow,
-            pipeline,
-            &staging_app.id,
-            &before.app_id,
-            &before.app,
-        )?,
+    let created: Vec<Result<Release>> = match &route {
+        Route::Slug => targets
+            .iter()
+            .map(|(app, before)| {
+                heroku
+                    .release_slug(&before.app, &slug_id, &description)
+                    .with_context(|| format!("could not release the staging slug on {app}"))
+            })
+            .collect(),
+        Route::Pipeline(pipeline) => {
+            let ids: Vec<&str> = targets.iter().map(|(_, b)| b.app_id.as_str()).collect();
+            pipeline_promotion(&follow, pipeline, &staging_app.id, &targets, &ids)?
+        }
     };
-    ci::say(&format!(
-        "Release v{}: {}",
-        created.version, created.description
-    ));
-    let mut tail = Tail::new();
-    let release = follow::release(&follow, &before.app, created, &mut tail)?;
-    let live_version = before.live.as_ref().map(|l| l.version).unwrap_or(0);
-    if release.status != Status::Succeeded {
-        tail.show("release phase output");
-        return Ok(Outcome::Failed(format!(
-            "release v{} (release {}) {}: its release phase did not succeed; the live release stays v{live_version}",
-            release.version, release.id, release.status
-        )));
+    for ((app, before), created) in targets.iter().zip(created) {
+        let result = match created {
+            Err(e) => AppResult::Failed(ci::redact(&format!("{e:#}"))),
+            Ok(created) => {
+                ci::say(&format!(
+                    "{app}: release v{}: {}",
+                    created.version, created.description
+                ));
+                let mut tail = Tail::new();
+                let live_version = before.live.as_ref().map(|l| l.version).unwrap_or(0);
+                match follow::release(&follow, &before.app, created, &mut tail) {
+                    Err(e) => AppResult::Failed(format!("{e:#}")),
+                    Ok(release) if release.status != Status::Succeeded => {
+                        tail.show("release phase output");
+                        AppResult::Failed(format!(
+                            "release v{} (release {}) {}: its release phase did not succeed; the live release stays v{live_version}",
+                            release.version, release.id, release.status
+                        ))
+                    }
+                    Ok(release) => {
+                        ci::say(&format!(
+                            "Promoted v{} ({}) to {} in {}",
+                            release.version,
+                            short(&commit),
+                            app,
+                            human(started.elapsed())
+                        ));
+                        if let Some(change) = state.app_mut(app).change.as_mut() {
+                            change.release = Some(ReleaseRef {
+                                id: Some(release.id.clone()),
+                                version: release.version,
+                                commit: Some(commit.clone()),
+                            });
+                            change.timings_ms =
+                                Some(json!({ "total": started.elapsed().as_millis() as u64 }));
+                        }
+                        AppResult::Released(release.version)
+                    }
+                }
+            }
+        };
+        results.push((app.clone(), result));
     }
-    ci::say(&format!(
-        "Promoted v{} ({}) to {} in {}",
-        release.version,
-        short(&commit),
-        before.app,
-        human(started.elapsed())
-    ));
-    record["release"] = json!({ "id": release.id, "version": release.version });
-    record["web_url"] = json!(before.web_url);
-    record["timings_ms"] = json!({ "total": started.elapsed().as_millis() as u64 });
-    state.set("promote", record);
-    ci::write_outputs(&[
-        ("release-version", release.version.to_string()),
-        ("commit", commit.clone()),
-    ])?;
-    ci::write_summary(&format!(
-        "### Promoted {} v{} to {} v{}\n\ncommit `{}`, previous v{live_version}\n\n",
+    // Report in the order the apps were given.
+    results.sort_by_key(|(app, _)| args.apps.iter().position(|a| a == app));
+    record_each(state, &results);
+
+    let first = &targets[0];
+    let mut outputs = vec![("commit", commit.clone())];
+    if let Some((_, AppResult::Released(v))) = results.iter().find(|(a, _)| *a == first.0) {
+        outputs.push(("release-version", v.to_string()));
+    }
+    if let Some(url) = &first.1.web_url {
+        outputs.push(("web-url", url.clone()));
+    }
+    ci::write_outputs(&outputs)?;
+    let mut summary = format!(
+        "### Promoted {} v{} (`{}`)\n\n| app | result |\n|---|---|\n",
         staging_app.name,
         staging_release.version,
-        before.app,
-        release.version,
-        deploy::short(&commit)
-    ))?;
-    Ok(Outcome::Done)
+        short(&commit)
+    );
+    for (app, result) in &results {
+        let text = match result {
+            AppResult::Released(v) => format!("v{v} live"),
+            AppResult::Skipped(why) => format!("skipped: {}", cell(why)),
+            AppResult::Failed(why) => format!("**failed**: {}", cell(why)),
+        };
+        summary.push_str(&format!("| {app} | {text} |\n"));
+    }
+    summary.push('\n');
+    ci::write_summary(&summary)?;
+    Ok(summarize(&results))
 }
 
-/// Runs a pipeline promotion and waits until the target has its release.
+/// Tells the state how the promotion ended on each app, so each app's notification says its
+/// own.
+fn record_each(state: &mut State, results: &[(String, AppResult)]) {
+    for (app, result) in results {
+        let outcome = match result {
+            AppResult::Released(_) => Outcome::Done,
+            AppResult::Skipped(why) => Outcome::Skipped(why.clone()),
+            AppResult::Failed(why) => Outcome::Failed(why.clone()),
+        };
+        state.record_app_outcome(app, &outcome);
+    }
+}
+
+/// Text for one cell of a Markdown table: escaped, on one line.
+fn cell(text: &str) -> String {
+    crate::notes::markdown_escape(&text.replace(['\n', '|'], " "))
+}
+
+/// Runs one pipeline promotion to every target and waits until each has its release (or has
+/// failed). The promotion itself failing to start is an error for all.
 fn pipeline_promotion(
     follow: &Follow<'_>,
     pipeline: &str,
     source_id: &str,
-    target_id: &str,
-    target: &str,
-) -> Result<Release> {
+    targets: &[(String, Preflight)],
+    target_ids: &[&str],
+) -> Result<Vec<Result<Release>>> {
+    let names: Vec<&str> = targets.iter().map(|(app, _)| app.as_str()).collect();
     let promotion = follow
         .heroku
-        .promote(pipeline, source_id, target_id)
-        .with_context(|| format!("could not start the pipeline promotion to {target}"))?;
+        .promote(pipeline, source_id, target_ids)
+        .with_context(|| {
+            format!(
+                "could not start the pipeline promotion to {}",
+                names.join(", ")
+            )
+        })?;
     ci::say(&format!("Pipeline promotion {} started", promotion.id));
+    let mut results: Vec<Option<Result<Release>>> = target_ids.iter().map(|_| None).collect();
     loop {
-        let targets = follow.heroku.promotion_targets(&promotion.id)?;
-        let Some(t) = targets.into_iter().find(|t| t.app.id == target_id) else {
-            return Err(anyhow!(
-                "pipeline promotion {} has no target {target}",
-                promotion.id
-            ));
-        };
-        if let Some(release) = &t.release {
-            return follow.heroku.release(target, &release.id);
+        let listed = follow.heroku.promotion_targets(&promotion.id)?;
+        for (i, (id, (name, before))) in target_ids.iter().zip(targets).enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let Some(t) = listed.iter().find(|t| t.app.id == *id) else {
+                results[i] = Some(Err(anyhow!(
+                    "pipeline promotion {} has no target {name}",
+                    promotion.id
+                )));
+                continue;
+            };
+            if let Some(release) = &t.release {
+                results[i] = Some(follow.heroku.release(&before.app, &release.id));
+            } else if t.status == Status::Failed {
+                results[i] = Some(Err(anyhow!(
+                    "pipeline promotion {} to {name} failed: {}",
+                    promotion.id,
+                    t.error_message.as_deref().unwrap_or("no reason given")
+                )));
+            }
         }
-        if t.status == Status::Failed {
-            return Err(anyhow!(
-                "pipeline promotion {} to {target} failed: {}",
-                promotion.id,
-                t.error_message.unwrap_or_else(|| "no reason given".into())
-            ));
+        if results.iter().all(Option::is_some) {
+            return Ok(results.into_iter().flatten().collect());
         }
         follow.sleep(&format!(
-            "pipeline promotion {} to create a release",
+            "pipeline promotion {} to create the releases",
             promotion.id
         ))?;
     }
@@ -260,10 +459,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shared_pipeline_promotes_through_it() {
-        assert_eq!(route(Some("p1"), Some("p1")), Route::Pipeline("p1".into()));
-        assert_eq!(route(Some("p1"), Some("p2")), Route::Slug);
-        assert_eq!(route(None, Some("p1")), Route::Slug);
-        assert_eq!(route(None, None), Route::Slug);
+    fn one_pipeline_for_all_promotes_through_it() {
+        let p1 = Some("p1".to_string());
+        assert_eq!(
+            route(Some("p1"), std::slice::from_ref(&p1)),
+            Route::Pipeline("p1".into())
+        );
+        assert_eq!(
+            route(Some("p1"), &[p1.clone(), p1.clone()]),
+            Route::Pipeline("p1".into())
+        );
+        assert_eq!(
+            route(Some("p1"), &[p1.clone(), Some("p2".into())]),
+            Route::Slug
+        );
+        assert_eq!(route(Some("p1"), &[None]), Route::Slug);
+        assert_eq!(route(None, &[p1]), Route::Slug);
+    }
+
+    fn r(app: &str, result: AppResult) -> (String, AppResult) {
+        (app.to_string(), result)
+    }
+
+    #[test]
+    fn one_app_failing_fails_the_step_and_says_where_the_others_are() {
+        assert_eq!(
+            summarize(&[r("shop", AppResult::Released(5))]),
+            Outcome::Done
+        );
+        assert_eq!(
+            summarize(&[
+                r("shop", AppResult::Released(5)),
+                r("shop-eu", AppResult::Failed("release v8 failed".into())),
+                r("shop-ap", AppResult::Skipped("commit abc is already live".into())),
+            ]),
+            Outcome::Failed(
+                "promotion failed on shop-eu: release v8 failed; meanwhile shop is live on v5, shop-ap skipped (commit abc is already live)".into()
+            )
+        );
+        assert_eq!(
+            summarize(&[r("shop", AppResult::Skipped("already live".into()))]),
+            Outcome::Skipped("already live".into())
+        );
+        assert_eq!(
+            summarize(&[
+                r("shop", AppResult::Skipped("a".into())),
+                r("shop-eu", AppResult::Skipped("b".into()))
+            ]),
+            Outcome::Skipped("shop: a; shop-eu: b".into())
+        );
+        assert_eq!(
+            summarize(&[
+                r("shop", AppResult::Skipped("a".into())),
+                r("shop-eu", AppResult::Released(3))
+            ]),
+            Outcome::Done
+        );
     }
 }

@@ -6,14 +6,15 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
-use serde_json::json;
-
 use super::follow::{self, Follow, HerokuConfig, Tail};
+use super::Scope;
 use crate::ci;
 use crate::cli::{RollbackArgs, UsageError};
 use crate::heroku::{Heroku, Release, Status};
-use crate::outcome::{human, Outcome, State};
+use crate::outcome::Outcome;
+use crate::state::{ReleaseRef, RollbackRecord, State};
+use crate::time::human;
+use anyhow::{anyhow, Context, Result};
 
 /// Chooses the release to restore: `--to vN` (which Heroku must allow rolling back to), or the
 /// newest succeeded, eligible release older than the live one.
@@ -52,13 +53,33 @@ pub fn choose(releases: &[Release], to: Option<u64>) -> Result<Release, String> 
     }
 }
 
-/// Runs `shipline rollback`.
-pub fn run(args: &RollbackArgs, state: &mut State) -> Result<Outcome> {
+/// A rollback acts on `--app`, else on the app of the job's latest deploy or promote. It
+/// depends on no earlier step: a human asked for it.
+pub fn scope(args: &RollbackArgs, state: &State) -> Result<Scope> {
+    let given: Vec<String> = args.app.iter().cloned().collect();
+    match super::apps_or_latest(&given, state) {
+        None => Err(anyhow!(UsageError(
+            "rollback needs the Heroku app: pass --app APP or set SHIPLINE_APP".into()
+        ))),
+        Some(apps) if apps.len() > 1 => Err(anyhow!(UsageError(format!(
+            "the job's latest promotion went to {}; pass --app to say which one to roll back",
+            apps.join(", ")
+        )))),
+        Some(apps) => Ok(Scope {
+            apps,
+            after: Vec::new(),
+        }),
+    }
+}
+
+/// Runs `shipline rollback` on `app`.
+pub fn run(args: &RollbackArgs, state: &mut State, app: &str) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
     let config = HerokuConfig::from_env()?;
     let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
-    let app = heroku.app(&args.app)?.name;
+    let key = app;
+    let app = heroku.app(app)?.name;
     let releases = heroku
         .recent_releases(&app, 100)
         .with_context(|| format!("could not list the releases of {app}"))?;
@@ -81,10 +102,14 @@ pub fn run(args: &RollbackArgs, state: &mut State) -> Result<Outcome> {
     ));
     if args.dry_run {
         ci::say("Dry run: nothing was changed");
-        state.set(
-            "rollback",
-            json!({ "app": app, "to": target.version, "commit": commit, "dry_run": true }),
-        );
+        state.app_mut(key).rollback = Some(RollbackRecord {
+            by: "rollback".into(),
+            to: target.version,
+            from: live.map(|r| r.version),
+            commit,
+            release: None,
+            dry_run: true,
+        });
         return Ok(Outcome::Done);
     }
     let created = heroku
@@ -110,15 +135,18 @@ pub fn run(args: &RollbackArgs, state: &mut State) -> Result<Outcome> {
         done.version,
         done.description
     ));
-    state.set(
-        "rollback",
-        json!({
-            "app": app,
-            "to": target.version,
-            "commit": commit,
-            "release": { "id": done.id, "version": done.version },
+    state.app_mut(key).rollback = Some(RollbackRecord {
+        by: "rollback".into(),
+        to: target.version,
+        from: live.map(|r| r.version),
+        commit: commit.clone(),
+        release: Some(ReleaseRef {
+            id: Some(done.id.clone()),
+            version: done.version,
+            commit,
         }),
-    );
+        dry_run: false,
+    });
     ci::write_outputs(&[("release-version", done.version.to_string())])?;
     Ok(Outcome::Done)
 }

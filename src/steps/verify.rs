@@ -12,11 +12,14 @@ use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 
 use super::follow::{self, Follow, HerokuConfig, Tail};
+use super::Scope;
 use crate::ci;
 use crate::cli::{StatusSet, UsageError, VerifyArgs};
 use crate::heroku::{Dyno, Formation, Heroku, Release, Status};
 use crate::http::{self, Probe};
-use crate::outcome::{human, Outcome, State};
+use crate::outcome::Outcome;
+use crate::state::{Dependency, ReleaseRef, RollbackRecord, State, VerifyRecord};
+use crate::time::human;
 
 /// What the dynos say about a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,43 +198,82 @@ impl CheckReport {
     }
 }
 
-/// Runs `shipline verify`.
-pub fn run(args: &VerifyArgs, state: &mut State) -> Result<Outcome> {
+/// Verify acts on the apps given, else on those of the job's latest deploy or promote; it
+/// waits behind the lock, and skips when that change skipped (there is nothing new to verify).
+pub fn scope(args: &VerifyArgs, state: &State) -> Result<Scope> {
+    let apps = super::apps_or_latest(&args.apps, state).ok_or_else(|| {
+        anyhow!(UsageError(
+            "verify needs the Heroku app: pass --app APP, set SHIPLINE_APP, or run `shipline deploy` or `shipline promote` earlier in the job".into()
+        ))
+    })?;
+    let mut after = vec![Dependency::lock()];
+    after.extend(apps.iter().map(|app| Dependency::change_of(app)));
+    Ok(Scope { apps, after })
+}
+
+/// Runs `shipline verify` on each app in turn; one failing fails the step, naming it.
+pub fn run(args: &VerifyArgs, state: &mut State, apps: &[String]) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
-    let deployed = recorded(state, args.app.as_deref());
-    let app = args
-        .app
-        .clone()
-        .or_else(|| deployed["app"].as_str().map(str::to_string))
-        .ok_or_else(|| {
-            anyhow!(UsageError(
-                "verify needs the Heroku app: pass --app APP, set SHIPLINE_APP, or run `shipline deploy` earlier in the job".into()
-            ))
-        })?;
     let config = HerokuConfig::from_env()?;
     for (_, value) in &args.check_headers {
         ci::register_secret(value);
     }
     let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
-    let version = match args.release.or_else(|| {
-        deployed["release"]["version"]
-            .as_u64()
-            .filter(|_| deployed["app"] == app.as_str())
-    }) {
+    let mut failures = Vec::new();
+    for app in apps {
+        let outcome = verify_app(&heroku, args, state, app, deadline)?;
+        state.record_app_outcome(app, &outcome);
+        match outcome {
+            Outcome::Failed(reason) if apps.len() > 1 => failures.push(format!("{app}: {reason}")),
+            Outcome::Failed(reason) => failures.push(reason),
+            _ => {}
+        }
+    }
+    if let Some(url) = apps
+        .first()
+        .and_then(|app| state.app(app)?.change.as_ref()?.web_url.clone())
+    {
+        ci::write_outputs(&[("web-url", url)])?;
+    }
+    Ok(if failures.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Failed(failures.join("; "))
+    })
+}
+
+/// Verifies one app: its new release's dynos, then the checks, then the rollback when asked.
+fn verify_app(
+    heroku: &Heroku,
+    args: &VerifyArgs,
+    state: &mut State,
+    app: &str,
+    deadline: Instant,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let change = state
+        .app(app)
+        .and_then(|a| a.change.clone())
+        .filter(|c| !c.dry_run);
+    let version = match args
+        .release
+        .or_else(|| change.as_ref()?.release.as_ref().map(|r| r.version))
+    {
         Some(v) => v,
-        None => current_release(&heroku, &app)?.version,
+        None => current_release(heroku, app)?.version,
     };
     ci::say(&format!("Verifying v{version} of {app}"));
 
-    let mut record = json!({ "app": app, "release": version });
-    let verdict = verify(&heroku, args, &app, version, deadline, &mut record);
+    let mut record = json!({});
+    let verdict = verify(heroku, args, app, version, deadline, &mut record);
     let failure = match verdict {
         Ok(None) => None,
         Ok(Some(reason)) => Some(reason),
         Err(e) => Some(format!("{e:#}")),
     };
-    let outcome = match failure {
+    let mut rollback = None;
+    let outcome = match &failure {
         None => {
             ci::say(&format!(
                 "v{version} of {app} is healthy ({})",
@@ -240,32 +282,36 @@ pub fn run(args: &VerifyArgs, state: &mut State) -> Result<Outcome> {
             Outcome::Done
         }
         Some(reason) if args.rollback_on_failure => {
-            ci::error(&format!("verification failed: {reason}"));
-            let rollback = roll_back(&heroku, &app, version, &deployed, deadline, args.poll)?;
-            record["rollback"] = rollback.clone();
-            Outcome::Failed(format!(
+            ci::error(&format!("verification of {app} failed: {reason}"));
+            let previous = change
+                .as_ref()
+                .and_then(|c| c.previous_release.as_ref())
+                .and_then(|r| r.id.as_deref());
+            let done = roll_back(heroku, app, version, previous, deadline, args.poll)?;
+            let line = format!(
                 "{reason}; rolled back to v{} as v{}",
-                rollback["to"], rollback["release"]["version"]
-            ))
+                done.to,
+                done.release.as_ref().map(|r| r.version).unwrap_or_default()
+            );
+            rollback = Some(done);
+            Outcome::Failed(line)
         }
-        Some(reason) => Outcome::Failed(reason),
+        Some(reason) => Outcome::Failed(reason.clone()),
     };
-    record["timings_ms"] = json!({ "total": started.elapsed().as_millis() as u64 });
-    state.set("verify", record.clone());
-    write_summary(&app, version, &record, &outcome)?;
+    write_summary(app, version, &record, &outcome)?;
+    let entry = state.app_mut(app);
+    entry.verify = Some(VerifyRecord {
+        release: version,
+        passed: failure.is_none(),
+        reason: failure,
+        dynos: record.get("dynos").cloned(),
+        checks: record.get("checks").cloned(),
+        timings_ms: Some(json!({ "total": started.elapsed().as_millis() as u64 })),
+    });
+    if let Some(rollback) = rollback {
+        entry.rollback = Some(rollback);
+    }
     Ok(outcome)
-}
-
-/// What the latest step that changed an app recorded: `promote` (it runs after a staging
-/// deploy in the same job), then `deploy`; only for `app` when one is given.
-fn recorded(state: &State, app: Option<&str>) -> Value {
-    ["promote", "deploy"]
-        .iter()
-        .filter_map(|key| state.get(key))
-        .filter(|v| v["dry_run"] != true)
-        .find(|v| app.is_none_or(|a| v["app"] == a))
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 /// Dynos, then checks. `Ok(Some(reason))` is a failed verification; `Err` a failure to verify.
@@ -505,14 +551,11 @@ fn roll_back(
     heroku: &Heroku,
     app: &str,
     version: u64,
-    deployed: &Value,
+    previous: Option<&str>,
     deadline: Instant,
     poll: Duration,
-) -> Result<Value> {
+) -> Result<RollbackRecord> {
     let releases = heroku.recent_releases(app, 50)?;
-    let previous = deployed["previous_release"]["id"]
-        .as_str()
-        .filter(|_| deployed["app"] == app);
     let target = rollback_target(&releases, version, previous).ok_or_else(|| {
         anyhow!("verification failed and there is no earlier release of {app} to roll back to")
     })?;
@@ -543,10 +586,18 @@ fn roll_back(
         "Rolled back: v{} ({}) is live. Continuous deployment is paused: the next `shipline deploy` skips by the rollback guard until someone deploys with --force",
         done.version, done.description
     ));
-    Ok(json!({
-        "to": target.version,
-        "release": { "id": done.id, "version": done.version },
-    }))
+    Ok(RollbackRecord {
+        by: "verify".into(),
+        to: target.version,
+        from: Some(version),
+        commit: None,
+        release: Some(ReleaseRef {
+            id: Some(done.id),
+            version: done.version,
+            commit: None,
+        }),
+        dry_run: false,
+    })
 }
 
 fn write_summary(app: &str, version: u64, record: &Value, outcome: &Outcome) -> Result<()> {

@@ -152,3 +152,12 @@ pub fn shipline(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// The latest record of `step` in a state file: steps are listed in the order they ran, and a
+/// job may run one step several times (a verify of staging, then of production).
+pub fn step_record<'a>(state: &'a serde_json::Value, step: &str) -> &'a serde_json::Value {
+    state["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().rev().find(|s| s["step"] == step))
+        .unwrap_or(&serde_json::Value::Null)
+}

@@ -15,7 +15,7 @@ use anyhow::Result;
 use super::verdict::{Build, JobState, OrderKey};
 use super::Queue;
 use crate::circleci::{CircleCi, Job, JobStatus, Pipeline, ProjectSlug, Workflow};
-use crate::outcome::parse_rfc3339;
+use crate::time::parse_rfc3339;
 
 /// Pipelines created this long before the own one are not read: no CircleCI job runs that
 /// long, so nothing in them can still be in flight (approval holds aside, which do not block

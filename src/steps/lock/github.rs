@@ -15,7 +15,7 @@ use anyhow::Result;
 use super::verdict::{Build, JobState, OrderKey};
 use super::Queue;
 use crate::github::{GitHub, WorkflowJob, WorkflowRun};
-use crate::outcome::parse_rfc3339;
+use crate::time::parse_rfc3339;
 
 /// Runs created this long before the own one are not read (GitHub cancels a job after 6 h,
 /// a run after 35 days waiting; approval holds do not block unless `--include-on-hold`).

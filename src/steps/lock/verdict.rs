@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::outcome::human;
+use crate::time::human;
 
 /// How the lock treats builds that are not the oldest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
