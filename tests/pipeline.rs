@@ -454,3 +454,78 @@ fn github_actions_gets_the_web_url_and_notes_without_a_secret() {
     );
     assert_eq!(urls[1], urls[2], "verify hands on the app it verified");
 }
+
+#[test]
+fn through_the_web_api_each_app_has_its_own_message_and_only_the_failing_one_a_reply() {
+    let job = Job::new("pipeline-bot", &[PRODUCTION]);
+    let token = job.slack.bot_token().to_string();
+    let api = job.slack.api_url();
+    let bot = [
+        ("SLACK_WEBHOOK_URL", ""),
+        ("SLACK_BOT_TOKEN", token.as_str()),
+        ("SHIPLINE_SLACK_API_URL", api.as_str()),
+        ("SHIPLINE_CHANNEL", DEPLOYS),
+        ("SHIPLINE_MENTION_ON_FAILURE", "<!subteam^S0ONCALL>"),
+    ];
+    for step in [
+        vec!["deploy", "--app", STAGING],
+        vec!["notify"],
+        vec!["verify"],
+        vec!["notify"],
+        vec!["promote", "--from", STAGING, "--app", PRODUCTION],
+        vec!["notify"],
+    ] {
+        let run = job.step(&step, &bot);
+        assert_eq!(run.code, 0, "{step:?}: {run:?}");
+    }
+    let messages = job.messages();
+    assert_eq!(messages.len(), 2, "one message per app, updated in place");
+    let (staging, production) = (&messages[0], &messages[1]);
+    assert!(staging
+        .text
+        .starts_with(":white_check_mark: Deployed shop-staging to staging"));
+    assert_eq!(
+        staging.edits.len(),
+        1,
+        "staging's message was updated after its verify"
+    );
+    assert!(production
+        .text
+        .starts_with(":white_check_mark: Deployed shop to production"));
+    assert!(staging.replies.is_empty() && production.replies.is_empty());
+    let state = job.state();
+    assert_ne!(
+        state["slack"]["messages"][STAGING]["ts"],
+        state["slack"]["messages"][PRODUCTION]["ts"]
+    );
+
+    // A later step of the job fails (the action passes `job.status`): production's message
+    // turns red and only its thread gets the on-call reply.
+    let run = job.step(&["notify", "--status", "failed"], &bot);
+    assert_eq!(run.code, 0, "{run:?}");
+    let messages = job.messages();
+    assert_eq!(messages.len(), 2);
+    assert!(
+        messages[1]
+            .text
+            .starts_with(":x: Deploy of shop to production failed"),
+        "{}",
+        messages[1].text
+    );
+    assert_eq!(
+        messages[1].replies.len(),
+        1,
+        "the failing app's thread gets the mention"
+    );
+    assert!(messages[1].replies[0]
+        .text
+        .starts_with("<!subteam^S0ONCALL>"));
+    assert!(
+        messages[0].replies.is_empty(),
+        "staging's thread stays quiet"
+    );
+    assert!(
+        messages[0].text.starts_with(":white_check_mark:"),
+        "staging's message is untouched"
+    );
+}
