@@ -110,3 +110,160 @@ fn a_multibyte_from_is_shortened_by_characters_in_notify_and_notes() {
     assert_no_panic(&run);
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+/// Every workflow command form a line from elsewhere can carry; leading whitespace does not
+/// protect, since the runner trims it.
+const COMMANDS: &[&str] = &[
+    "::set-output name=pwned::yes",
+    "  ::add-mask::deadbeef",
+    "\t::stop-commands::guess",
+    "::error title=fake::the build was fine",
+    "::group::fake",
+    "text then ##[set-output name=legacy;]yes",
+];
+
+/// What the GitHub runner would do with a step's output: the workflow commands it would run
+/// (lines starting with `::` after whitespace, or holding `##[`), minding `::stop-commands::`.
+fn interpreted(log: &str) -> Vec<String> {
+    let mut stopped: Option<String> = None;
+    let mut run = Vec::new();
+    for line in log.lines() {
+        let line = line.trim();
+        if let Some(token) = &stopped {
+            if line == format!("::{token}::") {
+                stopped = None;
+            }
+            continue;
+        }
+        if let Some(token) = line.strip_prefix("::stop-commands::") {
+            stopped = Some(token.to_string());
+            continue;
+        }
+        if line.starts_with("::") || line.contains("##[") {
+            run.push(line.to_string());
+        }
+    }
+    run
+}
+
+/// The commands shipline itself sends: masks, groups, and its own annotations.
+fn is_shiplines_own(command: &str) -> bool {
+    command.starts_with("::add-mask::")
+        || command.starts_with("::group::")
+        || command == "::endgroup::"
+        || command.starts_with("::warning title=shipline::")
+        || command.starts_with("::notice title=Skipped::")
+        || command.starts_with("::error title=shipline::")
+}
+
+#[test]
+fn workflow_commands_in_build_output_descriptions_and_commits_are_never_interpreted() {
+    use shipline_sandbox::Script;
+    for succeeds in [true, false] {
+        let w = World::new(if succeeds {
+            "hostile-gha-ok"
+        } else {
+            "hostile-gha-fail"
+        });
+        w.repo.write("index.js", "console.log('v2')\n");
+        w.repo
+            .commit("::add-mask::deadbeef\n\n::set-output name=body::yes\ntext ##[error]x");
+        w.heroku.create_app("shop");
+        let live = w.repo.git(&["rev-parse", "HEAD~1"]);
+        w.heroku.seed_release(
+            "shop",
+            live.trim(),
+            Some("Deploy\n::set-output name=desc::yes"),
+        );
+        let mut lines: Vec<String> = vec!["-----> Building".into()];
+        lines.extend(COMMANDS.iter().map(|c| c.to_string()));
+        let script = if succeeds {
+            Script::succeed(lines)
+        } else {
+            Script::fail(lines)
+        };
+        w.heroku.script_next_build("shop", script);
+        let output = w.repo.path().join("github-output");
+        let summary = w.repo.path().join("github-summary");
+        let key = w.heroku.api_key().to_string();
+        let url = w.heroku.url();
+        let run = shipline(
+            w.repo.path(),
+            &["deploy", "--app", "shop", "--poll", "50ms"],
+            &[
+                ("HEROKU_API_KEY", key.as_str()),
+                ("SHIPLINE_HEROKU_API_URL", url.as_str()),
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_OUTPUT", output.to_str().unwrap()),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(run.code, if succeeds { 0 } else { 1 }, "{run:?}");
+        if !succeeds {
+            assert!(
+                run.stdout.contains("Last "),
+                "the tail is replayed: {run:?}"
+            );
+        }
+        for stream in [&run.stdout, &run.stderr] {
+            let foreign: Vec<String> = interpreted(stream)
+                .into_iter()
+                .filter(|c| !is_shiplines_own(c))
+                .collect();
+            assert!(foreign.is_empty(), "interpreted: {foreign:?}\n{run:?}");
+            for own in interpreted(stream) {
+                assert!(!own.contains("deadbeef") && !own.contains("pwned"), "{own}");
+            }
+        }
+        let outputs = std::fs::read_to_string(&output).unwrap_or_default();
+        for line in outputs.lines() {
+            let key = line.split(['=', '<']).next().unwrap_or_default();
+            assert!(
+                ["outcome", "reason", "release-version", "commit", "web-url"].contains(&key),
+                "unexpected output line {line:?} in {outputs}"
+            );
+        }
+    }
+}
+
+#[test]
+fn notes_on_github_actions_print_hostile_commits_as_written_but_never_as_commands() {
+    let w = World::new("hostile-notes");
+    w.repo.write("index.js", "console.log('v2')\n");
+    let subject = "::add-mask::deadbeef ##[set-output name=x;]y";
+    w.repo
+        .commit(&format!("{subject}\n\n  ::set-output name=body::yes"));
+    let output = w.repo.path().join("github-output");
+    for format in ["text", "markdown", "json"] {
+        std::fs::write(&output, "").unwrap();
+        let run = shipline(
+            w.repo.path(),
+            &["notes", "--from", "HEAD~1", "--format", format],
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(run.code, 0, "{format}: {run:?}");
+        assert_eq!(
+            interpreted(&run.stdout),
+            Vec::<String>::new(),
+            "{format}: {run:?}"
+        );
+        let shown = run.stdout.replace('\u{200B}', "");
+        if format == "json" {
+            let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+            assert_eq!(doc["commits"][0]["subject"], subject, "the same data");
+        } else {
+            // Markdown escapes the brackets; the text is otherwise as written.
+            assert!(
+                shown.contains("::add-mask::deadbeef ##"),
+                "{format}: shown as written: {shown}"
+            );
+        }
+        // The output is the data itself, for whatever the workflow does with it.
+        let outputs = std::fs::read_to_string(&output).unwrap();
+        assert!(outputs.contains("::add-mask::deadbeef ##"), "{outputs}");
+        assert!(!outputs.contains('\u{200B}'), "{outputs}");
+    }
+}
