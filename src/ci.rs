@@ -105,6 +105,48 @@ pub fn stdout_is_data() {
     STDOUT_IS_DATA.store(true, Ordering::Relaxed);
 }
 
+/// Prints text, which may hold text shipline did not write (a commit subject, a release
+/// description, an API's error body): on GitHub Actions each line of it is neutralised, so the
+/// runner never reads one as a workflow command.
+fn emit_text(text: &str) {
+    if Provider::detect() == Provider::GitHubActions {
+        emit(&neutralise(text));
+    } else {
+        emit(text);
+    }
+}
+
+/// Text made harmless for the GitHub runner, which reads a line starting with `::` (after
+/// whitespace, which it trims) or holding `##[` anywhere as a workflow command: a zero-width
+/// space goes before such a `::` and inside each `##[`. The text still reads as written.
+pub fn neutralise(text: &str) -> String {
+    const ZWSP: char = '\u{200B}';
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for (j, part) in line.split('\r').enumerate() {
+            if j > 0 {
+                out.push('\r');
+            }
+            let body = part.trim_start();
+            if body.starts_with("::") {
+                out.push_str(&part[..part.len() - body.len()]);
+                out.push(ZWSP);
+                out.push_str(body);
+            } else {
+                out.push_str(part);
+            }
+        }
+    }
+    if out.contains("##[") {
+        out = out.replace("##[", &format!("#{ZWSP}#["));
+    }
+    out
+}
+
+/// Prints one line: a workflow command of shipline's own, or text already safe.
 fn emit(line: &str) {
     // A closed stdout (e.g. `| head`) must not turn into a panic; the step goes on.
     if STDOUT_IS_DATA.load(Ordering::Relaxed) {
@@ -117,9 +159,9 @@ fn emit(line: &str) {
     let _ = lock.flush();
 }
 
-/// Prints one log line.
+/// Prints one log line (neutralised on GitHub Actions: it may quote text from elsewhere).
 pub fn say(line: &str) {
-    emit(&redact(line));
+    emit_text(&redact(line));
 }
 
 /// Prints a warning: an annotation on GitHub Actions, a `warning:` line elsewhere.
@@ -131,7 +173,7 @@ pub fn warn(message: &str) {
             escape_data(&message)
         ));
     } else {
-        emit(&format!("warning: {message}"));
+        emit_text(&format!("warning: {message}"));
     }
 }
 
@@ -156,7 +198,13 @@ pub fn error(message: &str) {
             escape_data(&message)
         ));
     }
-    let _ = writeln!(std::io::stderr(), "error: {message}");
+    let line = format!("error: {message}");
+    let line = if Provider::detect() == Provider::GitHubActions {
+        neutralise(&line)
+    } else {
+        line
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A foldable section of the log on GitHub Actions; a heading line elsewhere. Closed on drop,
@@ -170,9 +218,12 @@ impl Group {
     pub fn open(title: &str) -> Group {
         let github = Provider::detect() == Provider::GitHubActions;
         if github {
-            emit(&format!("::group::{}", redact(title)));
+            emit(&format!(
+                "::group::{}",
+                neutralise(&redact(title).replace(['\r', '\n'], " "))
+            ));
         } else {
-            emit(&format!("=== {}", redact(title)));
+            emit_text(&format!("=== {}", redact(title)));
         }
         Group { github }
     }
@@ -199,11 +250,7 @@ impl Untrusted {
         if Provider::detect() != Provider::GitHubActions {
             return Untrusted { token: None };
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let token = format!("shipline-{:x}{:x}", nanos, std::process::id());
+        let token = format!("shipline-{}", random_hex());
         emit(&format!("::stop-commands::{token}"));
         Untrusted { token: Some(token) }
     }
@@ -215,6 +262,22 @@ impl Drop for Untrusted {
             emit(&format!("::{token}::"));
         }
     }
+}
+
+/// 16 random bytes as hex: a `::stop-commands::` token that output from elsewhere cannot guess
+/// (a guessed token would let it switch commands back on).
+fn random_hex() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        // No system randomness: the time and the process still make a token per run.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes[..16].copy_from_slice(&(nanos ^ u128::from(std::process::id())).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Escapes a workflow command's message data.
@@ -273,6 +336,25 @@ fn append(path: &std::ffi::OsStr, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neutralised_text_holds_no_workflow_command_and_reads_as_written() {
+        for hostile in [
+            "::add-mask::hunter2",
+            "   ::set-output name=x::y",
+            "\t::stop-commands::abc",
+            "build step ##[set-output name=y;]z",
+            "fine\n::error::pwned\r::warning::too",
+        ] {
+            let safe = neutralise(hostile);
+            for line in safe.split(['\n', '\r']) {
+                assert!(!line.trim_start().starts_with("::"), "{line:?}");
+                assert!(!line.contains("##["), "{line:?}");
+            }
+            assert_eq!(safe.replace('\u{200B}', ""), hostile);
+        }
+        assert_eq!(neutralise("Live on shop: v3"), "Live on shop: v3");
+    }
 
     #[test]
     fn detects_providers_from_their_variables() {

@@ -1228,6 +1228,12 @@ impl<'a> Options<'a> {
         if d.is_zero() {
             return Err(usage(format!("{source} must be longer than zero")));
         }
+        if d > MAX_DURATION {
+            return Err(usage(format!(
+                "{source} is `{text}`, longer than the most shipline waits for anything ({}): a CI job is stopped long before; pass at most 24h",
+                crate::time::human(MAX_DURATION)
+            )));
+        }
         Ok(Some(d))
     }
 }
@@ -1291,6 +1297,10 @@ fn is_env_name(name: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// The longest duration any flag takes. Bounding every duration here means no deadline
+/// computed from one (`Instant::now() + timeout`) can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// Parses `500ms`, `10s`, `5m`, `1h`, `1h30m`, `2m30s`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {

@@ -380,8 +380,11 @@ impl Client {
     }
 
     fn fits_deadline(&self, wait: Duration) -> bool {
-        self.deadline
-            .is_none_or(|deadline| Instant::now() + wait < deadline)
+        self.deadline.is_none_or(|deadline| {
+            Instant::now()
+                .checked_add(wait)
+                .is_some_and(|end| end < deadline)
+        })
     }
 
     /// Spaces requests out while the rate-limit window is nearly used up: one token's refill

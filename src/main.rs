@@ -14,6 +14,7 @@ mod outcome;
 mod slack;
 mod state;
 mod steps;
+mod text;
 mod time;
 
 use std::process::ExitCode;

@@ -65,6 +65,39 @@ fn usage_errors_exit_2_and_name_the_flag() {
 }
 
 #[test]
+fn a_duration_too_long_to_wait_is_refused_by_every_step_naming_the_flag_and_the_maximum() {
+    let dir = TempDir::new("huge-duration");
+    let huge = "18446744073709551615";
+    let steps: &[&[&str]] = &[
+        &["deploy", "--app", "shop"],
+        &["verify", "--app", "shop"],
+        &["rollback", "--app", "shop"],
+        &["promote", "--from", "shop-staging", "--app", "shop"],
+        &["notify"],
+        &["lock"],
+    ];
+    for step in steps {
+        for flag in ["--timeout", "--poll"] {
+            if step[0] == "notify" && flag == "--poll" {
+                continue;
+            }
+            let mut args = step.to_vec();
+            args.extend_from_slice(&[flag, huge]);
+            let run = shipline(&dir.path, &args, &[]);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert!(
+                run.stderr.contains(flag) && run.stderr.contains("at most 24h"),
+                "{args:?}: {run:?}"
+            );
+            assert!(!run.log().contains("panicked"), "{run:?}");
+        }
+        let run = shipline(&dir.path, step, &[("SHIPLINE_TIMEOUT", "9999999h")]);
+        assert_eq!(run.code, 2, "{step:?}: {run:?}");
+        assert!(run.stderr.contains("SHIPLINE_TIMEOUT"), "{run:?}");
+    }
+}
+
+#[test]
 fn a_malformed_duration_in_the_environment_names_the_variable() {
     let dir = TempDir::new("env-duration");
     let run = shipline(
@@ -132,4 +165,40 @@ fn an_unknown_ref_is_a_configuration_error_naming_it() {
     );
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("no-such-branch"), "{run:?}");
+}
+
+#[test]
+fn a_state_file_shipline_did_not_write_is_an_error_and_is_left_as_it_was() {
+    let dir = TempDir::new("state-shape");
+    let state = dir.path.join(".shipline/state.json");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    for text in [
+        r#"{"deploy": 5}"#,
+        r#"{"steps": 5}"#,
+        r#"{"version": 2, "steps": 5}"#,
+        r#"{"version": 2, "steps": [{"step": "lock"}]}"#,
+        r#"{"version": 2, "apps": {"shop": {"verify": "yes"}}}"#,
+        "[]",
+        "{\"version\": 2,",
+    ] {
+        for args in [
+            &["verify", "--app", "shop"][..],
+            &["notify", "--dry-run"][..],
+            &["deploy", "--app", "shop"][..],
+        ] {
+            std::fs::write(&state, text).unwrap();
+            let run = shipline(
+                &dir.path,
+                args,
+                &[("HEROKU_API_KEY", "k-123456"), ("SLACK_WEBHOOK_URL", "")],
+            );
+            assert_eq!(run.code, 1, "{text} {args:?}: {run:?}");
+            assert!(
+                run.stderr.contains(".shipline/state.json")
+                    && (run.stderr.contains("--state") || run.stderr.contains("same shipline")),
+                "{text} {args:?}: {run:?}"
+            );
+            assert_eq!(std::fs::read_to_string(&state).unwrap(), text, "{args:?}");
+        }
+    }
 }

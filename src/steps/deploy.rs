@@ -21,6 +21,7 @@ use crate::heroku::{self, Heroku, Release, Status};
 use crate::notes;
 use crate::outcome::Outcome;
 use crate::state::{Change, ChangeKind, Dependency, ReleaseRef, State};
+use crate::text::short;
 use crate::time::human;
 
 /// The live release as the guards see it.
@@ -93,7 +94,6 @@ pub fn judge(
         }
         notes.push(format!("--force: deploying although {why}"));
     }
-    let short = |c: &str| c.chars().take(7).collect::<String>();
     match live.commit.as_deref() {
         Some(commit) if commit == deploying => {
             return Verdict::Skip(format!(
@@ -650,11 +650,6 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// The 7-character form of a commit id used in logs.
-pub fn short(commit: &str) -> &str {
-    &commit[..7.min(commit.len())]
 }
 
 fn millis(d: Duration) -> u64 {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use crate::ci;
-use crate::cli::{NotesArgs, NotesFrom, UsageError};
+use crate::cli::{NotesArgs, NotesFormat, NotesFrom, UsageError};
 use crate::heroku::Heroku;
 use crate::notes::history::GitDag;
 use crate::notes::{self, Range, Recorded};
@@ -93,12 +93,25 @@ fn notes(args: &NotesArgs) -> Result<(Outcome, String)> {
     Ok(print(&recorded, args))
 }
 
+/// The notes as printed: on GitHub Actions standard output may be the step's log, where a
+/// commit message must not act as a workflow command. Text and Markdown are neutralised; JSON
+/// stays the same data, with `[` after `##` written as `\u005b`.
+fn for_the_log(text: &str, format: NotesFormat) -> std::borrow::Cow<'_, str> {
+    if crate::ci::Provider::detect() != crate::ci::Provider::GitHubActions {
+        return text.into();
+    }
+    match format {
+        NotesFormat::Json => text.replace("##[", "##\\u005b").into(),
+        NotesFormat::Text | NotesFormat::Markdown => ci::neutralise(text).into(),
+    }
+}
+
 /// Prints the notes and turns them into the outcome.
 fn print(recorded: &Recorded, args: &NotesArgs) -> (Outcome, String) {
     let text = ci::redact(&notes::render(recorded, args.format));
     let mut stdout = std::io::stdout().lock();
     // A closed standard output (`| head`) is not worth a panic or a failure.
-    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.write_all(for_the_log(&text, args.format).as_bytes());
     let _ = stdout.flush();
     let outcome = match recorded {
         Recorded::Notes(_) => Outcome::Done,

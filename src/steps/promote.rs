@@ -10,9 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 
-use super::deploy::{
-    self, judge, kill_switch_in_env, live_of, preflight, short, Preflight, Verdict,
-};
+use super::deploy::{self, judge, kill_switch_in_env, live_of, preflight, Preflight, Verdict};
 use super::follow::{self, Follow, HerokuConfig, Tail};
 use super::Scope;
 use crate::ci;
@@ -21,6 +19,7 @@ use crate::git;
 use crate::heroku::{Heroku, Release, Status};
 use crate::outcome::Outcome;
 use crate::state::{Change, ChangeKind, Dependency, PromotedFrom, ReleaseRef, State};
+use crate::text::short;
 use crate::time::human;
 
 /// How the slug gets to production.

@@ -97,7 +97,7 @@ pub fn run(args: &RollbackArgs, state: &mut State, app: &str) -> Result<Outcome>
         target.description,
         commit
             .as_deref()
-            .map(|c| format!(", commit {}", &c[..7.min(c.len())]))
+            .map(|c| format!(", commit {}", crate::text::short(c)))
             .unwrap_or_default()
     ));
     if args.dry_run {

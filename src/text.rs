@@ -1,0 +1,36 @@
+//! Text shipline prints about things it does not control. A slug's `commit` is free text when
+//! another tool built it through the API, and flags are the user's: shortening either must cut
+//! at a character, never inside one (a byte slice there aborts the step, with no state record,
+//! no outcome and no Slack message).
+
+/// How many characters of a commit id the log shows.
+pub const SHORT_ID: usize = 7;
+
+/// The first `n` characters of `text`, cut at a character boundary.
+pub fn prefix(text: &str, n: usize) -> &str {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// The short form of a commit id (or of whatever a slug records as its commit) for the log.
+pub fn short(id: &str) -> &str {
+    prefix(id, SHORT_ID)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_at_characters_never_inside_one() {
+        assert_eq!(short("1a2b3c4d5e6f"), "1a2b3c4");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short(""), "");
+        assert_eq!(short("v1.2-ünïcødé"), "v1.2-ün");
+        assert_eq!(short("ßßßßßßßßß"), "ßßßßßßß");
+        assert_eq!(prefix("日本語のコミット", 3), "日本語");
+        assert_eq!(prefix("🚀🚀", 5), "🚀🚀");
+    }
+}
