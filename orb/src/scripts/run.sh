@@ -57,14 +57,19 @@ fi
 status=0
 shipline "$cmd" || status=$?
 
-# The outcome, from the state file the binary just wrote (steps.<cmd>.outcome).
+# The outcome, from the state file the binary just wrote: its last step, when that step is this
+# command (state format 2: `steps` is the list of every step of the job in order, and a job may
+# run one command more than once, e.g. verify on staging and then on production).
 state="${SHIPLINE_STATE:-.shipline/state.json}"
 outcome=""
 if [ -f "$state" ]; then
   if command -v jq >/dev/null 2>&1; then
-    outcome="$(jq -r --arg s "$cmd" '.steps[$s].outcome // empty' "$state" 2>/dev/null || true)"
+    outcome="$(jq -r --arg s "$cmd" '.steps[-1] | select(.step == $s) | .outcome // empty' "$state" 2>/dev/null || true)"
   else
-    outcome="$(tr -d ' \n\t' <"$state" | grep -o "\"$cmd\":{\"outcome\":\"[a-z]*\"" | head -1 | cut -d'"' -f6 || true)"
+    last="$(tr -d ' \n\t' <"$state" | grep -o '{[^{}]*"step":"[a-z]*"[^{}]*}' | tail -1 || true)"
+    case "$last" in
+      *"\"step\":\"$cmd\""*) outcome="$(printf '%s' "$last" | grep -o '"outcome":"[a-z]*"' | cut -d'"' -f4 || true)" ;;
+    esac
   fi
 fi
 if [ -n "$outcome" ] && [ -n "${BASH_ENV:-}" ]; then
