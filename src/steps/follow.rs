@@ -186,11 +186,9 @@ impl Follow<'_> {
     /// Sleeps one poll interval, or fails with what it was waiting for once the deadline has
     /// passed.
     pub fn sleep(&self, what: &str) -> Result<()> {
-        let now = Instant::now();
-        if now >= self.deadline {
+        if !crate::time::wait_for_next_look(self.deadline, self.poll) {
             bail!("timed out waiting for {what} (--timeout / SHIPLINE_TIMEOUT bounds the whole step; what already started on Heroku goes on)");
         }
-        std::thread::sleep(self.poll.min(self.deadline - now));
         Ok(())
     }
 }
