@@ -565,3 +565,43 @@ fn a_timeout_shorter_than_the_poll_still_looks_until_the_deadline() {
     assert!(run.stderr.contains("timed out after 2."), "{run:?}");
     assert!(started.elapsed() >= Duration::from_secs(2), "{run:?}");
 }
+
+#[test]
+fn check_headers_are_not_sent_to_another_host_a_redirect_points_to() {
+    let w = World::new("verify-redirect-headers");
+    let elsewhere = Target::start();
+    elsewhere.script("/health", vec![Answer::new(200, "ok")]);
+    w.target.script("/same", vec![Answer::new(200, "ok")]);
+    w.target.redirect("/health", 302, "/same");
+    w.target.redirect("/away", 302, &elsewhere.url("/health"));
+    for path in ["/health", "/away"] {
+        let run = w.verify(&[
+            "--app",
+            APP,
+            "--check",
+            &w.target.url(path),
+            "--follow-redirects",
+            "--check-header",
+            "X-Api-Key: s3cret-health-key",
+        ]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(!run.log().contains("s3cret-health-key"), "{run:?}");
+    }
+    let same = w
+        .target
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/same")
+        .expect("the same-origin redirect was followed");
+    assert_eq!(same.header("X-Api-Key"), Some("s3cret-health-key"));
+    let away = elsewhere
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/health")
+        .expect("the redirect to another port was followed");
+    assert_eq!(
+        away.header("X-Api-Key"),
+        None,
+        "the key stays with its origin"
+    );
+}
