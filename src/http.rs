@@ -593,6 +593,38 @@ impl fmt::Display for Unreachable {
 /// How much of an endpoint's body is kept for matching and reports.
 pub const PROBE_BODY_LIMIT: u64 = 1024 * 1024;
 
+/// Checks a URL that a credential is sent to (a service's base URL, a webhook URL): `https://`,
+/// or `http://` to this machine only (the sandbox, a local tunnel). A key never crosses a
+/// network in cleartext. `Err` says why, for a configuration error naming `var`.
+pub fn check_credential_url(var: &str, url: &str) -> Result<(), String> {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return Err(format!(
+            "{var} must be an https:// URL; it does not start with https:// (its value is not shown)"
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "{var} is a plain http:// URL to {host}: shipline would send the credential unencrypted; use https:// (plain http is accepted only for this machine: localhost, 127.0.0.1, [::1])"
+        ))
+    }
+}
+
 /// How many redirects `--follow-redirects` follows.
 const MAX_REDIRECTS: usize = 10;
 
@@ -931,6 +963,31 @@ mod tests {
             Some("https://shop.example/api/v1/ready")
         );
         assert_eq!(resolve("http://h:1", "x").as_deref(), Some("http://h:1/x"));
+    }
+
+    #[test]
+    fn credentials_go_over_https_or_stay_on_this_machine() {
+        for ok in [
+            "https://api.heroku.com",
+            "http://127.0.0.1:4000",
+            "http://127.1.2.3/x",
+            "http://localhost:80/api",
+            "http://[::1]:9000",
+            "HTTPS://Slack.com/api",
+        ] {
+            assert_eq!(check_credential_url("X_URL", ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://api.heroku.com",
+            "http://10.0.0.5:8080",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.nip.io/",
+            "ftp://x",
+            "api.heroku.com",
+        ] {
+            let why = check_credential_url("X_URL", bad).unwrap_err();
+            assert!(why.starts_with("X_URL "), "{why}");
+        }
     }
 
     #[test]

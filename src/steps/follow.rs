@@ -41,11 +41,8 @@ impl HerokuConfig {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| heroku::DEFAULT_API_URL.to_string());
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            bail!(UsageError(format!(
-                "SHIPLINE_HEROKU_API_URL must be an http(s) URL, not `{api_url}`"
-            )));
-        }
+        crate::http::check_credential_url("SHIPLINE_HEROKU_API_URL", &api_url)
+            .map_err(UsageError)?;
         Ok(HerokuConfig { api_key, api_url })
     }
 }
