@@ -593,8 +593,47 @@ impl fmt::Display for Unreachable {
 /// How much of an endpoint's body is kept for matching and reports.
 pub const PROBE_BODY_LIMIT: u64 = 1024 * 1024;
 
+/// Checks a URL that a credential is sent to (a service's base URL, a webhook URL): `https://`,
+/// or `http://` to this machine only (the sandbox, a local tunnel). A key never crosses a
+/// network in cleartext. `Err` says why, for a configuration error naming `var`.
+pub fn check_credential_url(var: &str, url: &str) -> Result<(), String> {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return Err(format!(
+            "{var} must be an https:// URL; it does not start with https:// (its value is not shown)"
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "{var} is a plain http:// URL to {host}: shipline would send the credential unencrypted; use https:// (plain http is accepted only for this machine: localhost, 127.0.0.1, [::1])"
+        ))
+    }
+}
+
+/// How many redirects `--follow-redirects` follows.
+const MAX_REDIRECTS: usize = 10;
+
 /// Sends one GET to an endpoint being verified: no retries (the verify loop retries with its
 /// own deadline), redirects followed only when asked, and every failure classified.
+///
+/// Redirects are followed here rather than by the HTTP library, so that the user's
+/// `--check-header` values (often API keys) go only to the origin they were given for: a
+/// redirect to another scheme, host or port gets the request without them.
 pub fn probe(
     url: &str,
     headers: &[(String, String)],
@@ -605,14 +644,93 @@ pub fn probe(
         .http_status_as_error(false)
         .user_agent(USER_AGENT)
         .timeout_global(Some(timeout))
-        .max_redirects(if follow_redirects { 10 } else { 0 })
+        .max_redirects(0)
         .build()
         .into();
     let started = Instant::now();
-    let mut request = agent.get(url);
-    for (name, value) in headers {
-        request = request.header(name.as_str(), value.as_str());
+    let origin = origin_of(url);
+    let mut current = url.to_string();
+    let mut hops = 0;
+    loop {
+        let mut request = agent.get(&current);
+        if origin_of(&current) == origin {
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
+        let probe = answer(request.call(), started);
+        let next = match &probe {
+            Probe::Answered {
+                status,
+                location: Some(location),
+                ..
+            } if follow_redirects && (300..400).contains(status) && hops < MAX_REDIRECTS => {
+                resolve(&current, location)
+            }
+            _ => None,
+        };
+        match next {
+            Some(next) => {
+                current = next;
+                hops += 1;
+            }
+            None => return probe,
+        }
     }
+}
+
+/// `scheme://host:port` of a URL, lowercased: where a header may go.
+fn origin_of(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return String::new();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    let authority = authority.to_ascii_lowercase();
+    if has_port {
+        format!("{scheme}://{authority}")
+    } else {
+        format!("{scheme}://{authority}{default_port}")
+    }
+}
+
+/// Where a `Location` points, from the URL that answered it: absolute, scheme-relative,
+/// absolute-path or relative-path forms.
+fn resolve(base: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Some(location.to_string());
+    }
+    let (scheme, rest) = base.split_once("://")?;
+    if let Some(rest) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{rest}"));
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let root = format!("{scheme}://{}", &rest[..authority_end]);
+    if location.starts_with('/') {
+        return Some(format!("{root}{location}"));
+    }
+    let path = rest[authority_end..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
+    let dir = match path.rfind('/') {
+        Some(at) => &path[..=at],
+        None => "/",
+    };
+    Some(format!("{root}{dir}{location}"))
+}
+
+/// Reads an answer (or classifies the failure), timing it from `started`.
+fn answer(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    started: Instant,
+) -> Probe {
     let unreachable = |e: ureq::Error, started: Instant| {
         use ureq::Error as E;
         let kind = match &e {
@@ -630,7 +748,7 @@ pub fn probe(
             latency: started.elapsed(),
         }
     };
-    let mut response = match request.call() {
+    let mut response = match result {
         Ok(response) => response,
         Err(e) => return unreachable(e, started),
     };
@@ -806,6 +924,70 @@ mod tests {
             scrub_urls("error sending to http://h/p?sig=1 now"),
             "error sending to http://h/p now"
         );
+    }
+
+    #[test]
+    fn redirects_resolve_and_headers_stay_with_their_origin() {
+        assert_eq!(
+            origin_of("https://Shop.example/health"),
+            "https://shop.example:443"
+        );
+        assert_eq!(
+            origin_of("https://shop.example:443/x"),
+            "https://shop.example:443"
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080?q"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(origin_of("http://user:pw@h/x"), "http://h:80");
+        assert_ne!(
+            origin_of("http://shop.example/"),
+            origin_of("https://shop.example/")
+        );
+        let base = "https://shop.example/api/v1/health?x=1";
+        assert_eq!(
+            resolve(base, "https://other.example/a").as_deref(),
+            Some("https://other.example/a")
+        );
+        assert_eq!(
+            resolve(base, "//cdn.example/a").as_deref(),
+            Some("https://cdn.example/a")
+        );
+        assert_eq!(
+            resolve(base, "/login").as_deref(),
+            Some("https://shop.example/login")
+        );
+        assert_eq!(
+            resolve(base, "ready").as_deref(),
+            Some("https://shop.example/api/v1/ready")
+        );
+        assert_eq!(resolve("http://h:1", "x").as_deref(), Some("http://h:1/x"));
+    }
+
+    #[test]
+    fn credentials_go_over_https_or_stay_on_this_machine() {
+        for ok in [
+            "https://api.heroku.com",
+            "http://127.0.0.1:4000",
+            "http://127.1.2.3/x",
+            "http://localhost:80/api",
+            "http://[::1]:9000",
+            "HTTPS://Slack.com/api",
+        ] {
+            assert_eq!(check_credential_url("X_URL", ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://api.heroku.com",
+            "http://10.0.0.5:8080",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.nip.io/",
+            "ftp://x",
+            "api.heroku.com",
+        ] {
+            let why = check_credential_url("X_URL", bad).unwrap_err();
+            assert!(why.starts_with("X_URL "), "{why}");
+        }
     }
 
     #[test]

@@ -408,6 +408,7 @@ fn from_github(
     base: &Base,
     host: Option<&Host>,
 ) -> anyhow::Result<Notes> {
+    crate::http::check_credential_url("GITHUB_API_URL", api_url).map_err(anyhow::Error::msg)?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let github = GitHub::new(api_url, token, deadline);
     let forward = github.compare(owner, repo, &base.from, &base.to)?;

@@ -1,7 +1,7 @@
 //! Time as people and APIs write it: RFC 3339 timestamps (the state file, the CI APIs) and
 //! short human durations (`12.3s`, `4m05s`) for the log.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Formats a time as RFC 3339 UTC with second precision (`2026-11-27T02:30:00Z`).
 pub fn rfc3339(time: SystemTime) -> String {
@@ -122,9 +122,34 @@ pub fn human(d: Duration) -> String {
     }
 }
 
+/// Waits before the next look at something that is not done yet: `poll`, or less when the
+/// deadline comes first, so the last look is at the deadline itself. `false` once the deadline
+/// has passed: the look just made was the last one.
+pub fn wait_for_next_look(deadline: Instant, poll: Duration) -> bool {
+    let now = Instant::now();
+    if now >= deadline {
+        return false;
+    }
+    std::thread::sleep(poll.min(deadline - now));
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_look_is_at_the_deadline() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(120);
+        let mut looks = 1;
+        while wait_for_next_look(deadline, Duration::from_millis(50)) {
+            looks += 1;
+        }
+        assert_eq!(looks, 4, "at 0, 50, 100 and 120 ms");
+        assert!(start.elapsed() >= Duration::from_millis(120));
+        assert!(!wait_for_next_look(deadline, Duration::from_millis(50)));
+    }
 
     #[test]
     fn parses_the_timestamps_ci_apis_write() {

@@ -202,3 +202,88 @@ fn a_state_file_shipline_did_not_write_is_an_error_and_is_left_as_it_was() {
         }
     }
 }
+
+#[test]
+fn a_credential_is_never_sent_over_plain_http_beyond_this_machine() {
+    let dir = TempDir::new("cleartext");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["deploy", "--app", "shop"],
+            "SHIPLINE_HEROKU_API_URL",
+            "http://api.example.com",
+        ),
+        (
+            &["verify", "--app", "shop"],
+            "SHIPLINE_HEROKU_API_URL",
+            "http://10.1.2.3:8080/",
+        ),
+        (
+            &[
+                "lock",
+                "--provider",
+                "circleci",
+                "--project",
+                "gh/a/b",
+                "--branch",
+                "main",
+                "--job",
+                "deploy",
+            ],
+            "SHIPLINE_CIRCLECI_API_URL",
+            "http://circleci.internal/api/v2",
+        ),
+        (
+            &[
+                "lock",
+                "--provider",
+                "github",
+                "--branch",
+                "main",
+                "--job",
+                "deploy",
+            ],
+            "GITHUB_API_URL",
+            "http://ghe.internal/api/v3",
+        ),
+        (
+            &["notify", "--status", "started"],
+            "SLACK_WEBHOOK_URL",
+            "http://hooks.slack.com/services/T1/B2/sekrit",
+        ),
+        (
+            &["notify", "--status", "started", "--channel", "C1"],
+            "SHIPLINE_SLACK_API_URL",
+            "http://slack.internal/api",
+        ),
+    ];
+    for (args, var, url) in cases {
+        let env = [
+            ("HEROKU_API_KEY", "k-123456"),
+            ("CIRCLE_TOKEN", "c-123456"),
+            ("GITHUB_TOKEN", "g-123456"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            (
+                "GITHUB_WORKFLOW_REF",
+                "acme/shop/.github/workflows/deploy.yml@refs/heads/main",
+            ),
+            ("GITHUB_RUN_ID", "7"),
+            ("CIRCLE_WORKFLOW_ID", "wf-1"),
+            ("SLACK_BOT_TOKEN", "xoxb-123456"),
+            (var, url),
+        ];
+        let run = shipline(&dir.path, args, &env);
+        assert_eq!(run.code, 2, "{var}: {run:?}");
+        assert!(
+            run.stderr.contains(var) && run.stderr.contains("unencrypted"),
+            "{var}: {run:?}"
+        );
+        assert!(!run.log().contains("sekrit"), "{run:?}");
+    }
+    // This machine is fine: the sandbox, a local tunnel.
+    let run = shipline(
+        &dir.path,
+        &["notify", "--status", "started", "--dry-run"],
+        &[("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/services/T1/B2/x")],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+}

@@ -537,3 +537,71 @@ fn promote_applies_the_deploy_guards_to_the_slug_commit() {
     assert!(run.stdout.contains("older than the live commit"), "{run:?}");
     assert_eq!(w.current("demo-prod")["version"], 2);
 }
+
+#[test]
+fn a_timeout_shorter_than_the_poll_still_looks_until_the_deadline() {
+    let w = World::new("verify-short-timeout");
+    w.heroku
+        .set_dyno_boot(APP, DynoBoot::up_after(Duration::from_millis(800)));
+    assert_eq!(w.deploy(&[]).code, 0);
+    // The default poll is 10s: the second look comes at the deadline, not never.
+    let started = Instant::now();
+    let run = w.run(&["verify", "--app", APP, "--timeout", "3s"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("All 1 dyno(s) of v3 are up"), "{run:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "one look at the deadline"
+    );
+
+    w.heroku
+        .set_dyno_boot(APP, DynoBoot::up_after(Duration::from_secs(60)));
+    w.repo.write("index.js", "console.log('v3')\n");
+    w.repo.commit("Third");
+    assert_eq!(w.deploy(&[]).code, 0);
+    let started = Instant::now();
+    let run = w.run(&["verify", "--app", APP, "--timeout", "2s"], &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("timed out after 2."), "{run:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "{run:?}");
+}
+
+#[test]
+fn check_headers_are_not_sent_to_another_host_a_redirect_points_to() {
+    let w = World::new("verify-redirect-headers");
+    let elsewhere = Target::start();
+    elsewhere.script("/health", vec![Answer::new(200, "ok")]);
+    w.target.script("/same", vec![Answer::new(200, "ok")]);
+    w.target.redirect("/health", 302, "/same");
+    w.target.redirect("/away", 302, &elsewhere.url("/health"));
+    for path in ["/health", "/away"] {
+        let run = w.verify(&[
+            "--app",
+            APP,
+            "--check",
+            &w.target.url(path),
+            "--follow-redirects",
+            "--check-header",
+            "X-Api-Key: s3cret-health-key",
+        ]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(!run.log().contains("s3cret-health-key"), "{run:?}");
+    }
+    let same = w
+        .target
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/same")
+        .expect("the same-origin redirect was followed");
+    assert_eq!(same.header("X-Api-Key"), Some("s3cret-health-key"));
+    let away = elsewhere
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/health")
+        .expect("the redirect to another port was followed");
+    assert_eq!(
+        away.header("X-Api-Key"),
+        None,
+        "the key stays with its origin"
+    );
+}

@@ -41,11 +41,8 @@ impl HerokuConfig {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| heroku::DEFAULT_API_URL.to_string());
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            bail!(UsageError(format!(
-                "SHIPLINE_HEROKU_API_URL must be an http(s) URL, not `{api_url}`"
-            )));
-        }
+        crate::http::check_credential_url("SHIPLINE_HEROKU_API_URL", &api_url)
+            .map_err(UsageError)?;
         Ok(HerokuConfig { api_key, api_url })
     }
 }
@@ -186,11 +183,9 @@ impl Follow<'_> {
     /// Sleeps one poll interval, or fails with what it was waiting for once the deadline has
     /// passed.
     pub fn sleep(&self, what: &str) -> Result<()> {
-        let now = Instant::now();
-        if now >= self.deadline {
+        if !crate::time::wait_for_next_look(self.deadline, self.poll) {
             bail!("timed out waiting for {what} (--timeout / SHIPLINE_TIMEOUT bounds the whole step; what already started on Heroku goes on)");
         }
-        std::thread::sleep(self.poll.min(self.deadline - now));
         Ok(())
     }
 }

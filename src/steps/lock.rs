@@ -326,6 +326,7 @@ pub fn circle_setup(
         )
     })?;
     let api_url = var("SHIPLINE_CIRCLECI_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into());
+    crate::http::check_credential_url("SHIPLINE_CIRCLECI_API_URL", &api_url).map_err(UsageError)?;
     Ok(CircleSetup {
         api_url,
         token,
@@ -427,6 +428,7 @@ pub fn github_setup(
         )
     })?;
     let api_url = var("GITHUB_API_URL").unwrap_or_else(|| crate::github::DEFAULT_API_URL.into());
+    crate::http::check_credential_url("GITHUB_API_URL", &api_url).map_err(UsageError)?;
     Ok(GitHubSetup {
         api_url,
         token,

@@ -195,6 +195,7 @@ pub fn transport(
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(UsageError("SLACK_WEBHOOK_URL is not an http(s) URL; an incoming webhook URL looks like https://hooks.slack.com/services/T…/B…/… (its value is not shown: it is a secret)".into()));
         }
+        crate::http::check_credential_url("SLACK_WEBHOOK_URL", url).map_err(UsageError)?;
     }
     if let Some(token) = &token {
         if token.starts_with("https://") || token.starts_with("http://") {
@@ -210,6 +211,7 @@ pub fn transport(
                     slack::DEFAULT_API_URL
                 )));
             }
+            crate::http::check_credential_url("SHIPLINE_SLACK_API_URL", &base).map_err(UsageError)?;
             Ok((
                 Some(Transport::WebApi {
                     base,

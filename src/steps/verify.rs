@@ -19,7 +19,7 @@ use crate::heroku::{Dyno, Formation, Heroku, Release, Status};
 use crate::http::{self, Probe};
 use crate::outcome::Outcome;
 use crate::state::{Dependency, ReleaseRef, RollbackRecord, State, VerifyRecord};
-use crate::time::human;
+use crate::time::{self, human};
 
 /// What the dynos say about a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -434,13 +434,12 @@ fn wait_for_dynos(
                 ));
             }
         }
-        if Instant::now() + args.poll >= deadline {
+        if !time::wait_for_next_look(deadline, args.poll) {
             return Ok(Some(format!(
                 "timed out after {} waiting for the dynos of v{version} to be up (--timeout)",
                 human(started.elapsed())
             )));
         }
-        std::thread::sleep(args.poll);
     }
 }
 
@@ -501,17 +500,18 @@ fn check(url: &str, args: &VerifyArgs, expect: &Expectation, deadline: Instant) 
                 return report;
             }
             Err(why) => {
-                if Instant::now() + delay >= deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
                     report.why = Some(why);
                     return report;
                 }
                 ci::say(&format!(
                     "{shown}: {why}; retrying in {} (attempt {})",
-                    human(delay),
+                    human(delay.min(left)),
                     report.attempts + 1
                 ));
                 report.why = Some(why);
-                std::thread::sleep(delay);
+                time::wait_for_next_look(deadline, delay);
                 delay = (delay * 2).min(args.poll.max(Duration::from_millis(1)));
             }
         }
