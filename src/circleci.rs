@@ -106,9 +106,9 @@ impl ProjectSlug {
     pub fn path(&self) -> String {
         format!(
             "{}/{}/{}",
-            encode(&self.vcs),
-            encode(&self.org),
-            encode(&self.repo)
+            http::segment(&self.vcs),
+            http::segment(&self.org),
+            http::segment(&self.repo)
         )
     }
 
@@ -377,7 +377,7 @@ impl CircleCi {
 
     /// A workflow by id (`GET /workflow/{id}`).
     pub fn workflow(&self, id: &str) -> Result<Workflow> {
-        let path = format!("/workflow/{}", encode(id));
+        let path = format!("/workflow/{}", http::segment(id));
         self.get(&path, &format!("the workflow {id}"))
     }
 
@@ -392,7 +392,7 @@ impl CircleCi {
         let path = format!(
             "/project/{}/pipeline?branch={}",
             slug.path(),
-            encode(branch)
+            http::segment(branch)
         );
         let what = format!("the pipelines of branch {branch} of project {slug}");
         self.walk(&path, &what, |page: &[Pipeline]| page.iter().any(&enough))
@@ -400,7 +400,7 @@ impl CircleCi {
 
     /// Every workflow of a pipeline.
     pub fn workflows(&self, pipeline_id: &str) -> Result<Vec<Workflow>> {
-        let path = format!("/pipeline/{}/workflow", encode(pipeline_id));
+        let path = format!("/pipeline/{}/workflow", http::segment(pipeline_id));
         self.walk(
             &path,
             &format!("the workflows of pipeline {pipeline_id}"),
@@ -410,7 +410,7 @@ impl CircleCi {
 
     /// Every job of a workflow.
     pub fn jobs(&self, workflow_id: &str) -> Result<Vec<Job>> {
-        let path = format!("/workflow/{}/job", encode(workflow_id));
+        let path = format!("/workflow/{}/job", http::segment(workflow_id));
         self.walk(
             &path,
             &format!("the jobs of workflow {workflow_id}"),
@@ -457,7 +457,7 @@ impl CircleCi {
                 None => path.to_string(),
                 Some(t) => {
                     let sep = if path.contains('?') { '&' } else { '?' };
-                    format!("{path}{sep}page-token={}", encode(t))
+                    format!("{path}{sep}page-token={}", http::segment(t))
                 }
             };
             let page: Page<T> = self.get(&target, what)?;
@@ -572,19 +572,6 @@ fn snippet(body: &[u8]) -> String {
     } else {
         text
     }
-}
-
-/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -703,7 +690,6 @@ mod tests {
             web_link("http://127.0.0.1:9/api/v2", &slug, 99, "wf", None),
             "http://127.0.0.1:9/pipelines/github/acme/shop/99/workflows/wf"
         );
-        assert_eq!(encode("feature/a b+c"), "feature%2Fa%20b%2Bc");
     }
 
     #[test]

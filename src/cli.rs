@@ -788,6 +788,7 @@ fn parse_deploy(mut o: Options<'_>) -> Result<DeployArgs, UsageError> {
     let app = app
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| usage("deploy needs the Heroku app: pass --app APP or set SHIPLINE_APP"))?;
+    check_apps("--app", std::slice::from_ref(&app))?;
     check_enabled_by(enabled_by.as_deref())?;
     let subdir = match subdir {
         Some(s) => Some(normalize_subdir(&s)?),
@@ -826,6 +827,9 @@ fn parse_notes(mut o: Options<'_>) -> Result<NotesArgs, UsageError> {
         }
     };
     o.finish("notes")?;
+    if let Some(NotesFrom::App(app)) = &from {
+        check_apps("--app", std::slice::from_ref(app))?;
+    }
     let from = from.ok_or_else(|| {
         usage("notes needs where the range starts: --from REV, or --app APP for the commit live on Heroku")
     })?;
@@ -877,6 +881,7 @@ fn parse_notify(mut o: Options<'_>) -> Result<NotifyArgs, UsageError> {
     let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(60));
     let state = o.string("--state")?;
     o.finish("notify")?;
+    check_apps("--app", &apps)?;
     Ok(NotifyArgs {
         status,
         on,
@@ -951,6 +956,7 @@ fn parse_verify(mut o: Options<'_>) -> Result<VerifyArgs, UsageError> {
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(10));
     let state = o.string("--state")?;
     o.finish("verify")?;
+    check_apps("--app", &apps)?;
     if release.is_some() && apps.len() > 1 {
         return Err(usage(
             "--release names one release, but --app gives several apps; verify them in separate steps",
@@ -993,6 +999,7 @@ fn parse_rollback(mut o: Options<'_>) -> Result<RollbackArgs, UsageError> {
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
     let state = o.string("--state")?;
     o.finish("rollback")?;
+    check_apps("--app", app.as_slice())?;
     Ok(RollbackArgs {
         app,
         to,
@@ -1018,6 +1025,8 @@ fn parse_promote(mut o: Options<'_>) -> Result<PromoteArgs, UsageError> {
     let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
     let state = o.string("--state")?;
     o.finish("promote")?;
+    check_apps("--from", from.as_slice())?;
+    check_apps("--app", &apps)?;
     let from = from.ok_or_else(|| {
         usage("promote needs the staging app: pass --from STAGING_APP or set SHIPLINE_FROM")
     })?;
@@ -1236,6 +1245,18 @@ impl<'a> Options<'a> {
         }
         Ok(Some(d))
     }
+}
+
+/// Every app must be one Heroku can name, before it becomes part of a request path.
+fn check_apps(flag: &str, apps: &[String]) -> Result<(), UsageError> {
+    for app in apps {
+        crate::heroku::check_app(
+            &format!("{flag} (SHIPLINE_{})", &flag[2..].to_uppercase()),
+            app,
+        )
+        .map_err(UsageError)?;
+    }
+    Ok(())
 }
 
 /// How a variable holding several apps separates them: commas or whitespace

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::ci;
-use crate::http::{Client, Reply, Request};
+use crate::http::{self, Client, Reply, Request};
 
 /// The default API base (`GITHUB_API_URL` overrides it, for GitHub Enterprise Server).
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -208,10 +208,10 @@ impl GitHub {
     pub fn compare(&self, owner: &str, repo: &str, base: &str, head: &str) -> Result<Comparison> {
         let mut target = format!(
             "/repos/{}/{}/compare/{}...{}?per_page={COMPARE_PAGE}",
-            segment(owner),
-            segment(repo),
-            segment(base),
-            segment(head)
+            http::segment(owner),
+            http::segment(repo),
+            http::segment(base),
+            http::segment(head)
         );
         let mut all: Option<Comparison> = None;
         for _ in 0..MAX_PAGES {
@@ -345,8 +345,8 @@ impl GitHub {
     pub fn run(&self, owner: &str, repo: &str, id: u64) -> Result<WorkflowRun> {
         let target = format!(
             "/repos/{}/{}/actions/runs/{id}",
-            segment(owner),
-            segment(repo)
+            http::segment(owner),
+            http::segment(repo)
         );
         parse(self.client.send(Request::get(target))?)
     }
@@ -363,10 +363,10 @@ impl GitHub {
     ) -> Result<Vec<WorkflowRun>> {
         let mut target = format!(
             "/repos/{}/{}/actions/workflows/{}/runs?branch={}&per_page={ACTIONS_PAGE}",
-            segment(owner),
-            segment(repo),
-            segment(workflow),
-            segment(branch)
+            http::segment(owner),
+            http::segment(repo),
+            http::segment(workflow),
+            http::segment(branch)
         );
         let what = format!("the runs of {workflow} on {branch}");
         let mut seen = std::collections::HashSet::new();
@@ -397,8 +397,8 @@ impl GitHub {
     pub fn run_jobs(&self, owner: &str, repo: &str, id: u64) -> Result<Vec<WorkflowJob>> {
         let mut target = format!(
             "/repos/{}/{}/actions/runs/{id}/jobs?filter=latest&per_page={ACTIONS_PAGE}",
-            segment(owner),
-            segment(repo)
+            http::segment(owner),
+            http::segment(repo)
         );
         let what = format!("the jobs of run {id}");
         let mut seen = std::collections::HashSet::new();
@@ -461,18 +461,6 @@ fn parse<T: DeserializeOwned>(reply: Reply) -> Result<T> {
 }
 
 /// Percent-encodes a path segment (owner, repo and revision names come from user input).
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
@@ -560,10 +548,5 @@ mod tests {
         let c: Comparison =
             serde_json::from_str(r#"{"status":"sideways","commits":[],"extra":1}"#).unwrap();
         assert_eq!(c.status, CompareStatus::Unknown);
-    }
-
-    #[test]
-    fn segments_are_encoded() {
-        assert_eq!(segment("feature/x y"), "feature%2Fx%20y");
     }
 }

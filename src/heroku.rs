@@ -286,14 +286,14 @@ impl Heroku {
 
     /// `GET /apps/{app}`.
     pub fn app(&self, app: &str) -> Result<App> {
-        self.call(Request::get(format!("/apps/{}", segment(app))))
+        self.call(Request::get(format!("/apps/{}", http::segment(app))))
             .map_err(|e| explain_app_error(e, app))
     }
 
     /// The newest releases, newest first (`Range: version ..; max=N, order=desc`).
     pub fn recent_releases(&self, app: &str, max: u32) -> Result<Vec<Release>> {
         self.call(
-            Request::get(format!("/apps/{}/releases", segment(app)))
+            Request::get(format!("/apps/{}/releases", http::segment(app)))
                 .header("Range", format!("version ..; max={max}, order=desc")),
         )
     }
@@ -302,8 +302,8 @@ impl Heroku {
     pub fn release(&self, app: &str, id: &str) -> Result<Release> {
         self.call(Request::get(format!(
             "/apps/{}/releases/{}",
-            segment(app),
-            segment(id)
+            http::segment(app),
+            http::segment(id)
         )))
     }
 
@@ -311,8 +311,8 @@ impl Heroku {
     pub fn slug(&self, app: &str, id: &str) -> Result<Slug> {
         self.call(Request::get(format!(
             "/apps/{}/slugs/{}",
-            segment(app),
-            segment(id)
+            http::segment(app),
+            http::segment(id)
         )))
     }
 
@@ -350,7 +350,7 @@ impl Heroku {
     pub fn preboot(&self, app: &str) -> Result<Option<bool>> {
         let reply = self.client.send(Request::get(format!(
             "/apps/{}/features/preboot",
-            segment(app)
+            http::segment(app)
         )))?;
         if reply.status == 404 {
             return Ok(None);
@@ -406,7 +406,7 @@ impl Heroku {
             }
         });
         self.call(
-            Request::post(format!("/apps/{}/builds", segment(app)), Retry::Once)
+            Request::post(format!("/apps/{}/builds", http::segment(app)), Retry::Once)
                 .body(Body::Json(&body)),
         )
     }
@@ -415,19 +415,22 @@ impl Heroku {
     pub fn build(&self, app: &str, id: &str) -> Result<Build> {
         self.call(Request::get(format!(
             "/apps/{}/builds/{}",
-            segment(app),
-            segment(id)
+            http::segment(app),
+            http::segment(id)
         )))
     }
 
     /// `GET /apps/{app}/dynos`.
     pub fn dynos(&self, app: &str) -> Result<Vec<Dyno>> {
-        self.call(Request::get(format!("/apps/{}/dynos", segment(app))))
+        self.call(Request::get(format!("/apps/{}/dynos", http::segment(app))))
     }
 
     /// `GET /apps/{app}/formation`.
     pub fn formation(&self, app: &str) -> Result<Vec<Formation>> {
-        self.call(Request::get(format!("/apps/{}/formation", segment(app))))
+        self.call(Request::get(format!(
+            "/apps/{}/formation",
+            http::segment(app)
+        )))
     }
 
     /// `POST /apps/{app}/releases {"release": id}`: a new release running the code and config
@@ -436,8 +439,11 @@ impl Heroku {
     pub fn rollback(&self, app: &str, release_id: &str) -> Result<Release> {
         let body = json!({ "release": release_id });
         self.call(
-            Request::post(format!("/apps/{}/releases", segment(app)), Retry::Once)
-                .body(Body::Json(&body)),
+            Request::post(
+                format!("/apps/{}/releases", http::segment(app)),
+                Retry::Once,
+            )
+            .body(Body::Json(&body)),
         )
     }
 
@@ -446,8 +452,11 @@ impl Heroku {
     pub fn release_slug(&self, app: &str, slug_id: &str, description: &str) -> Result<Release> {
         let body = json!({ "slug": slug_id, "description": description });
         self.call(
-            Request::post(format!("/apps/{}/releases", segment(app)), Retry::Once)
-                .body(Body::Json(&body)),
+            Request::post(
+                format!("/apps/{}/releases", http::segment(app)),
+                Retry::Once,
+            )
+            .body(Body::Json(&body)),
         )
     }
 
@@ -455,7 +464,7 @@ impl Heroku {
     pub fn coupling(&self, app: &str) -> Result<Option<Coupling>> {
         let reply = self.client.send(Request::get(format!(
             "/apps/{}/pipeline-couplings",
-            segment(app)
+            http::segment(app)
         )))?;
         if reply.status == 404 {
             return Ok(None);
@@ -482,7 +491,7 @@ impl Heroku {
     pub fn promotion_targets(&self, id: &str) -> Result<Vec<PromotionTarget>> {
         self.call(Request::get(format!(
             "/pipeline-promotions/{}/promotion-targets",
-            segment(id)
+            http::segment(id)
         )))
     }
 
@@ -490,6 +499,35 @@ impl Heroku {
     pub fn open_stream(&self, url: &str, idle: Duration) -> Result<http::Stream> {
         self.client.open_stream(url, idle)
     }
+}
+
+/// Checks that `app` can name a Heroku app before it goes into a request path: an app name
+/// (Heroku's schema: `^[a-z][a-z0-9-]{1,28}[a-z0-9]$`) or an app id (a UUID). `flag` is how
+/// the user gave it, for the message.
+pub fn check_app(flag: &str, app: &str) -> Result<(), String> {
+    let b = app.as_bytes();
+    let name = (3..=30).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[b.len() - 1] != b'-';
+    let uuid = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if name || uuid {
+        return Ok(());
+    }
+    let shown: String = app
+        .chars()
+        .take(60)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    Err(format!(
+        "{flag} `{shown}` is not a Heroku app: an app name is 3 to 30 lowercase letters, digits and dashes, starting with a letter and not ending with a dash (or give the app's id, a UUID)"
+    ))
 }
 
 /// Turns a reply into `T`, or into an [`ApiError`] carrying Heroku's message.
@@ -528,18 +566,6 @@ fn explain_app_error(error: anyhow::Error, app: &str) -> anyhow::Error {
 }
 
 /// Percent-encodes a path segment (app names are safe, but user input is user input).
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
 
 /// The text of the first `<tag>` in an S3 XML error body.
 fn xml_tag(xml: &str, tag: &str) -> Option<String> {
@@ -610,9 +636,26 @@ mod tests {
     }
 
     #[test]
-    fn encodes_path_segments_and_reads_s3_errors() {
-        assert_eq!(segment("my-app"), "my-app");
-        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    fn app_names_are_checked_before_they_reach_a_path() {
+        for ok in [
+            "shop",
+            "my-app-staging",
+            "a1b",
+            "01234567-89ab-cdef-0123-456789abcdef",
+        ] {
+            assert_eq!(check_app("--app", ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "..", "a/b", "ab", "Shop", "shop-", "1shop", "shop?x", "shop#x", "", "ü-app",
+        ] {
+            let why = check_app("--app", bad).unwrap_err();
+            assert!(why.starts_with("--app `"), "{why}");
+        }
+        assert!(check_app("--app", &"a".repeat(31)).is_err());
+    }
+
+    #[test]
+    fn reads_s3_errors() {
         assert_eq!(
             xml_tag("<Error><Code>SignatureDoesNotMatch</Code></Error>", "Code").as_deref(),
             Some("SignatureDoesNotMatch")

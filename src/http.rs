@@ -593,6 +593,24 @@ impl fmt::Display for Unreachable {
 /// How much of an endpoint's body is kept for matching and reports.
 pub const PROBE_BODY_LIMIT: u64 = 1024 * 1024;
 
+/// What a path segment or a query value keeps as it is: RFC 3986's unreserved characters.
+const ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// One path segment (or query value) of an API request, percent-encoded: a name from a flag
+/// or an API answer can neither add a segment (`a/b`), a query (`?`), a fragment (`#`), nor
+/// climb the API's path (`..`). The one function every client builds its paths with.
+pub fn segment(text: &str) -> String {
+    match text {
+        "." => "%2E".into(),
+        ".." => "%2E%2E".into(),
+        _ => percent_encoding::utf8_percent_encode(text, ENCODED).to_string(),
+    }
+}
+
 /// Checks a URL that a credential is sent to (a service's base URL, a webhook URL): `https://`,
 /// or `http://` to this machine only (the sandbox, a local tunnel). A key never crosses a
 /// network in cleartext. `Err` says why, for a configuration error naming `var`.
@@ -963,6 +981,17 @@ mod tests {
             Some("https://shop.example/api/v1/ready")
         );
         assert_eq!(resolve("http://h:1", "x").as_deref(), Some("http://h:1/x"));
+    }
+
+    #[test]
+    fn segments_cannot_leave_their_place_in_the_path() {
+        assert_eq!(segment("my-app"), "my-app");
+        assert_eq!(segment("shop.js"), "shop.js");
+        assert_eq!(segment("a/b c?d#e"), "a%2Fb%20c%3Fd%23e");
+        assert_eq!(segment("feature/a b+c"), "feature%2Fa%20b%2Bc");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("."), "%2E");
+        assert_eq!(segment("ünï"), "%C3%BCn%C3%AF");
     }
 
     #[test]

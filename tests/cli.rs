@@ -287,3 +287,34 @@ fn a_credential_is_never_sent_over_plain_http_beyond_this_machine() {
     );
     assert_eq!(run.code, 0, "{run:?}");
 }
+
+#[test]
+fn an_app_name_that_would_change_a_request_path_is_refused_before_any_request() {
+    let dir = TempDir::new("app-names");
+    for bad in ["..", "a/b", "shop?x=1", "shop#frag", "Shop", "%2e%2e"] {
+        for args in [
+            &["deploy", "--app", bad][..],
+            &["verify", "--app", bad][..],
+            &["rollback", "--app", bad][..],
+            &["promote", "--from", "shop-staging", "--app", bad][..],
+            &["promote", "--from", bad, "--app", "shop"][..],
+            &["notify", "--app", bad, "--dry-run"][..],
+            &["notes", "--app", bad][..],
+        ] {
+            // No Heroku to talk to: a request would fail differently (exit 1).
+            let run = shipline(
+                &dir.path,
+                args,
+                &[
+                    ("HEROKU_API_KEY", "k-123456"),
+                    ("SHIPLINE_HEROKU_API_URL", "http://127.0.0.1:9"),
+                ],
+            );
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert!(
+                run.stderr.contains("is not a Heroku app"),
+                "{args:?}: {run:?}"
+            );
+        }
+    }
+}
