@@ -1423,29 +1423,29 @@ mod tests {
     #[test]
     fn booleans_from_flags_and_environment() {
         let d = deploy(
-            &["deploy", "--app=a", "--force"],
+            &["deploy", "--app=shop", "--force"],
             &[("SHIPLINE_DRY_RUN", "1")],
         );
         assert!(d.force && d.dry_run && !d.require_preboot);
-        let e = error(&["deploy", "--app=a"], &[("SHIPLINE_FORCE", "maybe")]);
+        let e = error(&["deploy", "--app=shop"], &[("SHIPLINE_FORCE", "maybe")]);
         assert!(e.contains("SHIPLINE_FORCE") && e.contains("maybe"), "{e}");
     }
 
     #[test]
     fn usage_errors_name_the_flag() {
         assert!(error(&["deploy", "--app"], &[]).contains("--app needs a value"));
-        assert!(error(&["deploy", "--app", "a", "--bogus"], &[]).contains("`--bogus`"));
-        let e = error(&["deploy", "--app", "a", "--timeout", "soon"], &[]);
+        assert!(error(&["deploy", "--app", "shop", "--bogus"], &[]).contains("`--bogus`"));
+        let e = error(&["deploy", "--app", "shop", "--timeout", "soon"], &[]);
         assert!(e.contains("--timeout") && e.contains("soon"), "{e}");
-        let e = error(&["deploy", "--app", "a"], &[("SHIPLINE_TIMEOUT", "5x")]);
+        let e = error(&["deploy", "--app", "shop"], &[("SHIPLINE_TIMEOUT", "5x")]);
         assert!(e.contains("SHIPLINE_TIMEOUT"), "{e}");
         assert!(error(&["deploy"], &[]).contains("--app APP"));
-        assert!(error(&["deploy", "--app", "a", "--subdir", "../x"], &[]).contains("--subdir"));
+        assert!(error(&["deploy", "--app", "shop", "--subdir", "../x"], &[]).contains("--subdir"));
         assert!(
-            error(&["deploy", "--app", "a", "--enabled-by", "$X"], &[]).contains("--enabled-by")
+            error(&["deploy", "--app", "shop", "--enabled-by", "$X"], &[]).contains("--enabled-by")
         );
         assert!(error(&["launch"], &[]).contains("unknown command `launch`"));
-        assert!(error(&["deploy", "--app", "a", "--poll", "0s"], &[]).contains("--poll"));
+        assert!(error(&["deploy", "--app", "shop", "--poll", "0s"], &[]).contains("--poll"));
     }
 
     #[test]
@@ -1541,7 +1541,7 @@ mod tests {
             error(&["lock"], &[("SHIPLINE_STALE_AFTER", "soon")]).contains("SHIPLINE_STALE_AFTER")
         );
         // Only lock takes a command.
-        assert!(error(&["deploy", "--app", "a", "--", "x"], &[]).contains("`--`"));
+        assert!(error(&["deploy", "--app", "shop", "--", "x"], &[]).contains("`--`"));
         assert!(matches!(
             parse_args(&["help", "lock"], &[]),
             Ok(Command::Help(LOCK_HELP))

@@ -460,8 +460,6 @@ fn parse<T: DeserializeOwned>(reply: Reply) -> Result<T> {
     })
 }
 
-/// Percent-encodes a path segment (owner, repo and revision names come from user input).
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -565,8 +565,6 @@ fn explain_app_error(error: anyhow::Error, app: &str) -> anyhow::Error {
     error.context(hint)
 }
 
-/// Percent-encodes a path segment (app names are safe, but user input is user input).
-
 /// The text of the first `<tag>` in an S3 XML error body.
 fn xml_tag(xml: &str, tag: &str) -> Option<String> {
     let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;

@@ -42,10 +42,13 @@ fn version_and_help() {
 fn usage_errors_exit_2_and_name_the_flag() {
     let dir = TempDir::new("usage");
     let cases: &[(&[&str], &str)] = &[
-        (&["deploy", "--app", "a", "--frobnicate"], "--frobnicate"),
+        (&["deploy", "--app", "shop", "--frobnicate"], "--frobnicate"),
         (&["deploy", "--app"], "--app needs a value"),
-        (&["deploy", "--app", "a", "--timeout", "soon"], "--timeout"),
-        (&["deploy", "--app", "a", "--poll", "10x"], "--poll"),
+        (
+            &["deploy", "--app", "shop", "--timeout", "soon"],
+            "--timeout",
+        ),
+        (&["deploy", "--app", "shop", "--poll", "10x"], "--poll"),
         (&["deploy"], "--app"),
         (&["ship"], "unknown command `ship`"),
         (&[], "no command"),
@@ -102,7 +105,7 @@ fn a_malformed_duration_in_the_environment_names_the_variable() {
     let dir = TempDir::new("env-duration");
     let run = shipline(
         &dir.path,
-        &["deploy", "--app", "a"],
+        &["deploy", "--app", "shop"],
         &[("SHIPLINE_TIMEOUT", "half an hour")],
     );
     assert_eq!(run.code, 2, "{run:?}");
