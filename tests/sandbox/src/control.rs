@@ -67,12 +67,22 @@ pub struct Control {
 impl Control {
     /// Serves the control API of `scenario` on 127.0.0.1:`port` (0 for a free port).
     pub fn start(scenario: Arc<Scenario>, port: u16) -> io::Result<Control> {
+        Control::start_with(scenario, port, Vec::new())
+    }
+
+    /// The same, with `extra` environment (such as the apps' URLs from [`crate::web::Web`])
+    /// shown under `env` by `GET /`.
+    pub fn start_with(
+        scenario: Arc<Scenario>,
+        port: u16,
+        extra: Vec<(String, String)>,
+    ) -> io::Result<Control> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let url = format!("http://{}", listener.local_addr()?);
         let base = url.clone();
         let server = Server::serve(
             listener,
-            Arc::new(move |req| handle(&scenario, &base, &req)),
+            Arc::new(move |req| handle(&scenario, &base, &extra, &req)),
         )?;
         Ok(Control {
             url,
@@ -94,7 +104,7 @@ fn error(status: u16, message: String) -> Response {
     answer(status, json!({ "error": message }))
 }
 
-fn handle(scenario: &Scenario, base: &str, req: &Request) -> Response {
+fn handle(scenario: &Scenario, base: &str, extra: &[(String, String)], req: &Request) -> Response {
     let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     let method = req.method.as_str();
     let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
@@ -115,7 +125,7 @@ fn handle(scenario: &Scenario, base: &str, req: &Request) -> Response {
         }
     };
     match (method, parts.as_slice()) {
-        ("GET", [""]) => answer(200, overview(scenario, base)),
+        ("GET", [""]) => answer(200, overview(scenario, base, extra)),
         ("POST", ["heroku", "apps", app, "next-boot"]) => next_boot(scenario, app, &body),
         ("GET", ["heroku", "apps", app, what @ ("releases" | "builds" | "dynos")]) => {
             if !scenario.apps().iter().any(|a| a == app) {
@@ -162,11 +172,12 @@ fn builds_word(ci: &str) -> &'static str {
     }
 }
 
-fn overview(scenario: &Scenario, base: &str) -> Value {
+fn overview(scenario: &Scenario, base: &str, extra: &[(String, String)]) -> Value {
     let spec = scenario.spec();
     let env: serde_json::Map<String, Value> = scenario
         .env(base)
         .into_iter()
+        .chain(extra.iter().cloned())
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     json!({

@@ -14,6 +14,8 @@
 //! - [`scenario`]: everything one CI job of staging → production talks to, started together
 //!   (`shipline-sandbox pipeline`), and [`control`], its out-of-band JSON API for scripting
 //!   the next dyno boot, passing and finishing builds, and reading what the fakes received.
+//! - [`web`]: the scenario's apps at their URLs, answering as Heroku's router would from
+//!   the dynos (the serving commit, or `Application error` when they crashed).
 //! - [`transcript`]: what Slack received, laid out for a terminal as Slack lays it out.
 //! - [`server`]: the small HTTP/1.1 server they run on.
 //! - [`slack`]: Slack's incoming webhooks and Web API (`chat.postMessage`, `chat.update`),
@@ -33,6 +35,7 @@ pub mod tarball;
 pub mod target;
 pub mod transcript;
 mod util;
+pub mod web;
 
 pub use github::GitHub;
 pub use heroku::{AppRef, Config, DynoBoot, Failure, Heroku, Recorded, Script};

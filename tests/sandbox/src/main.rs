@@ -56,8 +56,13 @@ listens it writes --env-file whole (KEY=VALUE lines, for `set -a; . FILE`):
     SHIPLINE_SLACK_API_URL, SHIPLINE_SANDBOX_CONTROL (the control API's base URL),
     SHIPLINE_SANDBOX_STAGING_APP, SHIPLINE_SANDBOX_PRODUCTION_APP (the first),
     SHIPLINE_SANDBOX_PRODUCTION_APPS (comma-separated), SHIPLINE_SANDBOX_PIPELINE,
-    SHIPLINE_SANDBOX_SLACK_CHANNEL, SHIPLINE_SANDBOX_CIRCLECI_BUILDS, SHIPLINE_SANDBOX_GITHUB_RUNS
-and, beside it, one file per CI build with the environment its `deploy` job has:
+    SHIPLINE_SANDBOX_SLACK_CHANNEL, SHIPLINE_SANDBOX_CIRCLECI_BUILDS, SHIPLINE_SANDBOX_GITHUB_RUNS,
+    SHIPLINE_SANDBOX_STAGING_URL, SHIPLINE_SANDBOX_PRODUCTION_URL, SHIPLINE_SANDBOX_PRODUCTION_URLS
+Each app also has a URL of its own (the *_URL variables) answering every path as Heroku's
+router would from its dynos: 200 {\"status\": \"ok\", \"commit\": SHA, \"release\": \"vN\"} from
+the newest release with a web dyno up, else 503 with Heroku's Application error page (H10
+crashed, H20 booting): a target for `shipline verify --check URL/health --expect-body SHA`.
+And, beside the env file, one file per CI build with the environment its `deploy` job has:
 circleci-N.env (CI, CIRCLECI, CIRCLE_*, CIRCLE_TOKEN, SHIPLINE_CIRCLECI_API_URL) and
 github-N.env (CI, GITHUB_*, GITHUB_TOKEN, GITHUB_API_URL), written before --env-file.
 Builds start in their tests; passing a build's tests through the control API makes its

@@ -10,6 +10,7 @@ use std::time::Duration;
 use shipline_sandbox::control::{self, Control};
 use shipline_sandbox::scenario::{Scenario, Spec};
 use shipline_sandbox::transcript::{self, Directory, Style};
+use shipline_sandbox::web::Web;
 
 /// What `pipeline` was asked for.
 pub struct PipelineArgs {
@@ -120,7 +121,12 @@ pub fn run_pipeline(args: PipelineArgs) -> String {
         Ok(s) => Arc::new(s),
         Err(e) => return e,
     };
-    let control = match Control::start(scenario.clone(), args.control_port) {
+    let web = match Web::start(scenario.clone()) {
+        Ok(w) => w,
+        Err(e) => return format!("cannot start the apps' web front on 127.0.0.1: {e}"),
+    };
+    let web_env = web_env(&scenario, &web);
+    let control = match Control::start_with(scenario.clone(), args.control_port, web_env.clone()) {
         Ok(c) => c,
         Err(e) => {
             return format!(
@@ -152,7 +158,9 @@ pub fn run_pipeline(args: PipelineArgs) -> String {
         }
         job_files.push(path);
     }
-    if let Err(e) = write_env(&args.env_file, &scenario.env(&control.url())) {
+    let mut env = scenario.env(&control.url());
+    env.extend(web_env);
+    if let Err(e) = write_env(&args.env_file, &env) {
         return e;
     }
     let spec = scenario.spec();
@@ -186,6 +194,26 @@ pub fn run_pipeline(args: PipelineArgs) -> String {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// The apps' URLs for the env file: `SHIPLINE_SANDBOX_STAGING_URL`,
+/// `SHIPLINE_SANDBOX_PRODUCTION_URL` (the first production app) and
+/// `SHIPLINE_SANDBOX_PRODUCTION_URLS` (all, comma-separated, in order).
+fn web_env(scenario: &Scenario, web: &Web) -> Vec<(String, String)> {
+    let spec = scenario.spec();
+    let url = |app: &str| web.url(app).unwrap_or_default().to_string();
+    let production: Vec<String> = spec.production.iter().map(|a| url(a)).collect();
+    vec![
+        ("SHIPLINE_SANDBOX_STAGING_URL".into(), url(&spec.staging)),
+        (
+            "SHIPLINE_SANDBOX_PRODUCTION_URL".into(),
+            production[0].clone(),
+        ),
+        (
+            "SHIPLINE_SANDBOX_PRODUCTION_URLS".into(),
+            production.join(","),
+        ),
+    ]
 }
 
 /// Writes `KEY=VALUE` lines whole (a temporary file, then a rename), so a script polling for

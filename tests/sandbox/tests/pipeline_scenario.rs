@@ -376,6 +376,8 @@ fn the_binary_writes_the_env_file_once_everything_listens() {
         "SHIPLINE_SANDBOX_STAGING_APP=shop-staging",
         "SHIPLINE_SANDBOX_PRODUCTION_APP=shop",
         "SHIPLINE_SANDBOX_CIRCLECI_BUILDS=5,6",
+        "SHIPLINE_SANDBOX_STAGING_URL=http://127.0.0.1:",
+        "SHIPLINE_SANDBOX_PRODUCTION_URL=http://127.0.0.1:",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(key)),
@@ -389,4 +391,37 @@ fn the_binary_writes_the_env_file_once_everything_listens() {
         String::from_utf8_lossy(&transcript.stdout),
         "(Slack received no message)\n"
     );
+}
+
+#[test]
+fn each_app_url_answers_from_its_dynos_like_herokus_router() {
+    let (scenario, _control) = start(spec());
+    let web = shipline_sandbox::web::Web::start(scenario.clone()).unwrap();
+    let get = |app: &str| {
+        http(
+            "GET",
+            &format!("{}/health", web.url(app).unwrap()),
+            &[],
+            b"",
+        )
+        .unwrap()
+    };
+    wait_for("the live release to serve", || get("shop").0 == 200);
+    let (_, body) = get("shop");
+    assert!(body.contains(&format!("\"commit\":\"{LIVE}\"")), "{body}");
+
+    scenario.heroku.script_next_dyno_boot(
+        "shop",
+        shipline_sandbox::DynoBoot::crash_after(Duration::from_millis(100)),
+    );
+    scenario.heroku.seed_release("shop", NEXT, None);
+    scenario.heroku.seed_release("shop-staging", NEXT, None);
+    let (status, body) = get("shop");
+    assert_eq!(status, 503, "booting: {body}");
+    assert!(body.contains("H20"), "{body}");
+    wait_for("production to crash", || get("shop").1.contains("H10"));
+    assert!(get("shop").1.contains("Application error"));
+    wait_for("staging to serve the new commit", || {
+        get("shop-staging").1.contains(NEXT)
+    });
 }
