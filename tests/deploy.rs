@@ -677,7 +677,10 @@ fn a_422_from_heroku_prints_its_message() {
 #[test]
 fn a_low_rate_limit_slows_requests_down_with_a_warning() {
     let w = World::new("rate-low");
-    w.heroku.set_rate_limit_remaining(12);
+    // Three tokens left, one back every 800 ms (Heroku's pace): a dry run needs more requests
+    // than that, so only requests spaced out by the refill time stay clear of 429s.
+    w.heroku.set_rate_limit_remaining(3);
+    w.heroku.clear_requests();
     let run = w.deploy(&["--dry-run"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -685,5 +688,13 @@ fn a_low_rate_limit_slows_requests_down_with_a_warning() {
             .contains("warning: Heroku rate limit nearly used up"),
         "{run:?}"
     );
-    assert!(w.heroku.rate_limit_remaining() > 0);
+    let sent = w.heroku.requests().len();
+    assert!(
+        sent > 3,
+        "the dry run needs more requests than tokens left: {sent}"
+    );
+    assert!(
+        !run.stdout.contains("answered 429"),
+        "paced, never refused: {run:?}"
+    );
 }

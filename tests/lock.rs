@@ -167,11 +167,13 @@ fn pipeline_1000_waits_for_999() {
 fn latest_mode_skips_the_middle_builds_and_runs_the_newest() {
     let w = World::new("lock-latest");
     let first = w.main(0);
-    // The first build takes the lock and deploys for a while; four more arrive meanwhile.
-    let later: Vec<BuildRef> = (0..4).map(|i| w.main(150 + 10 * i)).collect();
+    // The first build takes the lock and deploys for a while; four more arrive meanwhile. The
+    // gap leaves a loaded machine time to start the first build's process before the others
+    // run (a newer build that is already running would rightly make it skip too).
+    let later: Vec<BuildRef> = (0..4).map(|i| w.main(1500 + 10 * i)).collect();
     let mut all = vec![first];
     all.extend(later);
-    let runs = w.run_all(&all, &["--mode", "latest"], 600);
+    let runs = w.run_all(&all, &["--mode", "latest"], 2500);
     assert!(runs.iter().all(|r| r.code == 0), "{runs:?}");
     assert_eq!(w.entries(), [1, 5]);
     for run in &runs[1..4] {

@@ -265,6 +265,11 @@ fn load_schema() -> Option<Value> {
     let path = schema_path();
     match std::fs::read(&path) {
         Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("schema is JSON")),
+        // CI must check it: a skip there would be a test that cannot fail.
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!(
+            "Heroku schema conformance cannot be checked under CI=true: cannot read {} ({e}); set SHIPLINE_HEROKU_SCHEMA to its path",
+            path.display()
+        ),
         Err(e) => {
             eprintln!(
                 "SKIPPED: Heroku schema conformance not checked: cannot read {} ({e}); set SHIPLINE_HEROKU_SCHEMA to its path",

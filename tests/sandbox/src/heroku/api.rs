@@ -229,6 +229,7 @@ fn api(state: &mut State, req: &Request, now: Instant) -> Response {
     }
     let free = req.method == "GET" && req.path == "/account/rate-limits";
     if !free {
+        state.refill_rate_limit(now);
         if state.rate_limit_remaining == 0 {
             let (id, message) = default_error(429);
             let err = ApiError::new(429, id, message);

@@ -21,11 +21,13 @@ use super::model::{App, Release};
 use super::script::DynoBoot;
 use crate::util::{after, sha256_hex, uuid_from};
 
-/// A one-off dyno (`heroku run`): it stays `up` on the release it started on.
+/// A one-off dyno (`heroku run`): it stays in its state (`up` unless scripted) on the release it
+/// started on.
 pub struct OneOff {
     pub id: String,
     pub name: String,
     pub kind: String,
+    pub state: String,
     pub release_id: String,
     pub version: u64,
     pub created: SystemTime,
@@ -198,7 +200,7 @@ pub fn list(app: &App, now: Instant) -> Vec<Dyno> {
             kind: one_off.kind.clone(),
             command: "bash".into(),
             size: "Basic".into(),
-            state: "up".into(),
+            state: one_off.state.clone(),
             release_id: one_off.release_id.clone(),
             version: one_off.version,
             created: one_off.created,

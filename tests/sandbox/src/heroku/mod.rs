@@ -16,8 +16,10 @@
 //! the targets, whose release phases run; a release may also be created from a slug of another
 //! app of the account.
 //!
-//! Known divergences: `source_blob.url` may be `http://` (the sandbox has no TLS); the rate
-//! limit does not refill over time; preboot overlaps dynos in the list but routes nothing
+//! The rate-limit bucket refills as Heroku's does, one token every 800 ms up to 4500
+//! ([`Heroku::set_rate_limit_refill`] changes the pace).
+//!
+//! Known divergences: `source_blob.url` may be `http://` (the sandbox has no TLS); preboot overlaps dynos in the list but routes nothing
 //! (pair it with a [`crate::Target`] scripted to serve the old version for a while); dynos are
 //! named `web.1` (Cedar style) and never restart on their own; there are no config vars,
 //! add-ons, review apps or Fir apps.
@@ -344,12 +346,22 @@ impl Heroku {
                 id,
                 name: name.clone(),
                 kind: kind.into(),
+                state: "up".into(),
                 release_id,
                 version,
                 created: std::time::SystemTime::now(),
             });
             name
         })
+    }
+
+    /// Sets a one-off dyno's state, e.g. `crashed` for a `heroku run` whose command failed.
+    pub fn set_one_off_state(&self, app: &str, name: &str, state: &str) {
+        self.with_app(app, |a| {
+            if let Some(d) = a.one_offs.iter_mut().find(|d| d.name == name) {
+                d.state = state.into();
+            }
+        });
     }
 
     /// Creates a pipeline (name like `shop`, `^[a-z][a-z0-9-]{2,29}$`); returns its id.
@@ -406,7 +418,14 @@ impl Heroku {
 
     /// Sets the tokens left in the rate-limit bucket; at 0 every API call answers 429.
     pub fn set_rate_limit_remaining(&self, n: u32) {
-        self.state().rate_limit_remaining = n;
+        let mut state = self.state();
+        state.rate_limit_remaining = n;
+        state.rate_limit_refilled = Instant::now();
+    }
+
+    /// How often the rate-limit bucket gains a token back (default 800 ms, as Heroku).
+    pub fn set_rate_limit_refill(&self, every: Duration) {
+        self.state().rate_limit_refill = every;
     }
 
     /// Tokens left in the rate-limit bucket.

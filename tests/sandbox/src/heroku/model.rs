@@ -396,6 +396,12 @@ pub struct State {
     pub blobs: Vec<Blob>,
     pub requests: Vec<Request>,
     pub rate_limit_remaining: u32,
+    /// The bucket's size: Heroku's 4500 tokens.
+    pub rate_limit_max: u32,
+    /// How often one token comes back (Heroku: 4500 an hour, one every 800 ms).
+    pub rate_limit_refill: Duration,
+    /// When the bucket last gained a token (or was full).
+    pub rate_limit_refilled: Instant,
     pub failures: Vec<FailureRule>,
     pub pipelines: Vec<Pipeline>,
     pub couplings: Vec<Coupling>,
@@ -410,6 +416,26 @@ pub struct State {
 }
 
 impl State {
+    /// Gives back the tokens earned since the last refill, as Heroku's bucket does.
+    pub fn refill_rate_limit(&mut self, now: Instant) {
+        if self.rate_limit_remaining >= self.rate_limit_max {
+            self.rate_limit_refilled = now;
+            return;
+        }
+        let earned = now
+            .saturating_duration_since(self.rate_limit_refilled)
+            .as_nanos()
+            / self.rate_limit_refill.as_nanos().max(1);
+        if earned > 0 {
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            self.rate_limit_remaining = self
+                .rate_limit_remaining
+                .saturating_add(earned)
+                .min(self.rate_limit_max);
+            self.rate_limit_refilled += self.rate_limit_refill * earned.min(self.rate_limit_max);
+        }
+    }
+
     pub fn new(base_url: String, api_key: String, email: String, rate_limit: u32) -> State {
         let now = SystemTime::now();
         State {
@@ -424,6 +450,9 @@ impl State {
             blobs: Vec::new(),
             requests: Vec::new(),
             rate_limit_remaining: rate_limit,
+            rate_limit_max: 4500,
+            rate_limit_refill: Duration::from_millis(800),
+            rate_limit_refilled: Instant::now(),
             failures: Vec::new(),
             pipelines: Vec::new(),
             couplings: Vec::new(),
