@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{shipline, step_record, Run, TempDir};
+use common::{shipline, step_record, Background, Run, TempDir};
 use serde_json::Value;
 use shipline_sandbox::circleci::{BuildRef, BuildSpec, CircleCi, Config, Failure};
 
@@ -51,26 +51,52 @@ impl World {
 
     /// Runs `shipline <args>` inside the build's deploy job.
     fn run(&self, build: &BuildRef, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        let token = self.circle.issue_token(&format!("build-{}", build.number));
-        let env = self.circle.job_env(build, &token);
+        let env = self.env_of(build);
         let mut env: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.extend_from_slice(extra);
         shipline(&self.cwd(build), args, &env)
     }
 
-    /// `shipline lock <args> -- sh -c '<record start, sleep, record end>'`.
-    fn lock_cmd(&self, build: &BuildRef, args: &[&str], hold_ms: u64) -> Run {
+    /// The environment of `build`'s deploy job, with a token of its own.
+    fn env_of(&self, build: &BuildRef) -> Vec<(String, String)> {
+        let token = self.circle.issue_token(&format!("build-{}", build.number));
+        self.circle.job_env(build, &token)
+    }
+
+    /// `lock <args> -- sh -c '<record start, sleep, record end>'`.
+    fn lock_args(&self, build: &BuildRef, args: &[&str], hold_ms: u64) -> Vec<String> {
         let script = format!(
             "echo \"start $0 $(date +%s%N)\" >> \"$1\"; sleep {}; echo \"end $0 $(date +%s%N)\" >> \"$1\"",
             hold_ms as f64 / 1000.0
         );
-        let number = build.number.to_string();
-        let log = self.log.to_string_lossy().into_owned();
-        let mut all = vec!["lock", "--poll", POLL];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--", "sh", "-c", &script, &number, &log]);
+        let mut all = vec!["lock".to_string(), "--poll".into(), POLL.into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all.extend([
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            script,
+            build.number.to_string(),
+            self.log.to_string_lossy().into_owned(),
+        ]);
+        all
+    }
+
+    /// `shipline lock <args> -- sh -c '<record start, sleep, record end>'`.
+    fn lock_cmd(&self, build: &BuildRef, args: &[&str], hold_ms: u64) -> Run {
+        let all = self.lock_args(build, args, hold_ms);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
         self.run(build, &all, &[])
+    }
+
+    /// The same, in the background, to wait for what it says.
+    fn lock_in_background(&self, build: &BuildRef, args: &[&str], hold_ms: u64) -> Background {
+        let all = self.lock_args(build, args, hold_ms);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let env = self.env_of(build);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Background::start(&self.cwd(build), &all, &env)
     }
 
     /// Runs each build's deploy job when it reaches the lock, concurrently: waits for the job
@@ -248,12 +274,10 @@ fn every_page_is_read_to_find_a_predecessor_many_builds_back() {
     let mine = w.main(0);
     assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
     assert_eq!(w.circle.job_status(failed.last().unwrap()), "not_run");
-    let run = std::thread::scope(|s| {
-        let waiting = s.spawn(|| w.lock_cmd(&mine, &[], 10));
-        std::thread::sleep(Duration::from_millis(400));
-        w.circle.finish(&holder, true);
-        waiting.join().unwrap()
-    });
+    let mut waiting = w.lock_in_background(&mine, &[], 10);
+    assert!(waiting.wait_for("Waiting behind #1", Duration::from_secs(20)));
+    w.circle.finish(&holder, true);
+    let run = waiting.finish();
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("Waiting behind #1 (running for"),

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{shipline, Run, TempDir};
+use common::{shipline, Background, Run, TempDir};
 use serde_json::Value;
 use shipline_sandbox::github::{GitHub, RunRef, RunSpec};
 
@@ -51,17 +51,39 @@ impl World {
         self.run_with(run, &token, args)
     }
 
-    fn lock_cmd(&self, run: &RunRef, args: &[&str], hold_ms: u64) -> Run {
+    /// `lock <args> -- sh -c '<record start, sleep, record end>'`.
+    fn lock_args(&self, run: &RunRef, args: &[&str], hold_ms: u64) -> Vec<String> {
         let script = format!(
             "echo \"start $0\" >> \"$1\"; sleep {}; echo \"end $0\" >> \"$1\"",
             hold_ms as f64 / 1000.0
         );
-        let number = run.number.to_string();
-        let log = self.log.to_string_lossy().into_owned();
-        let mut all = vec!["lock", "--poll", POLL];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--", "sh", "-c", &script, &number, &log]);
+        let mut all = vec!["lock".to_string(), "--poll".into(), POLL.into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all.extend([
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            script,
+            run.number.to_string(),
+            self.log.to_string_lossy().into_owned(),
+        ]);
+        all
+    }
+
+    fn lock_cmd(&self, run: &RunRef, args: &[&str], hold_ms: u64) -> Run {
+        let all = self.lock_args(run, args, hold_ms);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
         self.run(run, &all)
+    }
+
+    /// The same, in the background, to wait for what it says.
+    fn lock_in_background(&self, run: &RunRef, args: &[&str], hold_ms: u64) -> Background {
+        let all = self.lock_args(run, args, hold_ms);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let token = self.gh.issue_token(&format!("run-{}", run.number));
+        let env = self.gh.job_env(run, &token);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Background::start(&self.cwd(run), &all, &env)
     }
 
     fn run_all(&self, runs: &[RunRef], args: &[&str], hold_ms: u64) -> Vec<Run> {
@@ -227,12 +249,10 @@ fn every_link_page_is_read_to_find_a_predecessor_many_runs_back() {
     let mine = w.main(0);
     assert!(w.gh.wait_at_lock(&mine, Duration::from_secs(5)));
     assert_eq!(w.gh.lock_job_status(failed.last().unwrap()), "never");
-    let run = std::thread::scope(|s| {
-        let waiting = s.spawn(|| w.lock_cmd(&mine, &[], 10));
-        std::thread::sleep(Duration::from_millis(400));
-        w.gh.finish_run(&holder, true);
-        waiting.join().unwrap()
-    });
+    let mut waiting = w.lock_in_background(&mine, &[], 10);
+    assert!(waiting.wait_for("Waiting behind #1", Duration::from_secs(20)));
+    w.gh.finish_run(&holder, true);
+    let run = waiting.finish();
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("Waiting behind #1 (running for"),
@@ -456,12 +476,10 @@ fn latest_mode_looks_at_every_newer_run_before_taking_the_lock() {
     let testing = w.main(5000);
     let newest = w.main(0);
     assert!(w.gh.wait_at_lock(&newest, Duration::from_secs(5)));
-    let run = std::thread::scope(|s| {
-        let waiting = s.spawn(|| w.lock_cmd(&mine, &["--mode", "latest"], 10));
-        std::thread::sleep(Duration::from_millis(300));
-        w.gh.finish_run(&holder, true);
-        waiting.join().unwrap()
-    });
+    let mut waiting = w.lock_in_background(&mine, &["--mode", "latest"], 10);
+    assert!(waiting.wait_for("Waiting behind #1", Duration::from_secs(20)));
+    w.gh.finish_run(&holder, true);
+    let run = waiting.finish();
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("Skipped: #2 is superseded by #4"),

@@ -129,10 +129,10 @@ impl std::fmt::Debug for Run {
     }
 }
 
-/// Runs `shipline` in `cwd` with only the given environment (plus PATH and HOME), the way a
-/// CI step runs it; variables of the machine running the tests (CI, GITHUB_ACTIONS, ...) do
-/// not leak in.
-pub fn shipline(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+/// The `shipline` command as a CI step runs it: in `cwd`, with only the given environment (plus
+/// PATH and HOME); variables of the machine running the tests (CI, GITHUB_ACTIONS, ...) do not
+/// leak in.
+fn command(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipline"));
     cmd.current_dir(cwd)
         .env_clear()
@@ -145,11 +145,71 @@ pub fn shipline(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out: Output = cmd.output().unwrap();
+    cmd
+}
+
+/// Runs `shipline` to its end, as a CI step would.
+pub fn shipline(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out: Output = command(cwd, args, env).output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A `shipline` process in the background whose output goes to files, so a test waits for
+/// what it says (with a deadline of seconds) instead of sleeping a fixed time that a loaded
+/// machine overruns.
+pub struct Background {
+    child: std::process::Child,
+    stdout: std::path::PathBuf,
+    stderr: std::path::PathBuf,
+}
+
+impl Background {
+    /// Starts `shipline` like [`shipline`], writing its output beside `cwd`.
+    pub fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Background {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let stdout = cwd.join(format!(".shipline-bg-{n}.out"));
+        let stderr = cwd.join(format!(".shipline-bg-{n}.err"));
+        let child = command(cwd, args, env)
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Background {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits until standard output holds `text`; false when `within` passes first or the
+    /// process has ended without saying it.
+    pub fn wait_for(&mut self, text: &str, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if std::fs::read_to_string(&self.stdout).is_ok_and(|out| out.contains(text)) {
+                return true;
+            }
+            let ended = self.child.try_wait().ok().flatten().is_some();
+            if ended || std::time::Instant::now() >= deadline {
+                return std::fs::read_to_string(&self.stdout).is_ok_and(|out| out.contains(text));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the process to end.
+    pub fn finish(mut self) -> Run {
+        let status = self.child.wait().unwrap();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+        }
     }
 }
 
