@@ -1,26 +1,11 @@
 //! shipline: continuous deployment from CI to Heroku. `main` parses, runs, and maps the outcome
-//! to an exit code; everything else lives in the modules below.
-
-mod ci;
-mod circleci;
-mod cli;
-mod git;
-mod github;
-mod heroku;
-mod http;
-mod message;
-mod notes;
-mod outcome;
-mod slack;
-mod state;
-mod steps;
-mod text;
-mod time;
+//! to an exit code; everything else lives in the library (`lib.rs`).
 
 use std::process::ExitCode;
 
-use cli::{Command, UsageError};
-use outcome::Outcome;
+use shipline::cli::{self, Command, UsageError};
+use shipline::outcome::Outcome;
+use shipline::{ci, steps};
 
 fn main() -> ExitCode {
     let args = std::env::args_os().skip(1).collect();

@@ -196,6 +196,12 @@ pub struct Tail {
     lines: VecDeque<String>,
 }
 
+impl Default for Tail {
+    fn default() -> Tail {
+        Tail::new()
+    }
+}
+
 impl Tail {
     /// An empty tail.
     pub fn new() -> Tail {

@@ -1,0 +1,21 @@
+//! shipline: continuous deployment from CI to Heroku, as a library the binary (`main.rs`) and
+//! the tests share. Data flows one way: CI environment and flags ([`cli`]) → a step
+//! ([`steps`]) that talks to the services through typed clients ([`heroku`], [`circleci`],
+//! [`github`], [`slack`], all over [`http`]) and decides with pure functions → an
+//! [`outcome::Outcome`], recorded in the [`state`] file and the CI outputs ([`ci`]).
+
+pub mod ci;
+pub mod circleci;
+pub mod cli;
+pub mod git;
+pub mod github;
+pub mod heroku;
+pub mod http;
+pub mod message;
+pub mod notes;
+pub mod outcome;
+pub mod slack;
+pub mod state;
+pub mod steps;
+pub mod text;
+pub mod time;
