@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("state.json");
     std::fs::write(&path, data).unwrap();
-    let run = if data.first().is_some_and(|b| b % 2 == 0) { Some("run-1") } else { None };
+    let run = if data.first().is_some_and(|b| b % 2 == 0) {
+        Some("run-1")
+    } else {
+        None
+    };
     match State::load(&path, run) {
         Ok(state) => {
             state.save().unwrap();
