@@ -255,3 +255,103 @@ fn the_ca_is_written_for_ssl_cert_file_and_ssl_cert_dir() {
     assert_eq!(std::fs::read_to_string(certs.join("ca.pem")).unwrap(), pem);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `shipline-sandbox pipeline --tls`: every service and app URL is https, the CA is beside the
+/// env file and named by SSL_CERT_FILE, and a client trusting that file alone reaches them.
+#[test]
+fn the_pipeline_binary_serves_https_with_tls_and_names_its_ca() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let bin = env!("CARGO_BIN_EXE_shipline-sandbox");
+    let dir = std::env::temp_dir().join(format!("sandbox-pipeline-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env_file = dir.join("sandbox.env");
+    let mut child = Command::new(bin)
+        .args([
+            "pipeline",
+            "--tls",
+            "--circleci-builds",
+            "7",
+            "--github-runs",
+            "3",
+            "--env-file",
+        ])
+        .arg(&env_file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let (env, circleci, github) = (
+        read("sandbox.env"),
+        read("circleci-7.env"),
+        read("github-3.env"),
+    );
+    let var = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let pem = std::fs::read_to_string(var(&env, "SSL_CERT_FILE")).unwrap_or_default();
+    let reach = |url: &str, headers: &[(&str, &str)]| -> Result<u16, String> {
+        let ca = Certificate::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&[ca]))
+                    .build(),
+            )
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        get(&agent, url, headers).map(|(status, _)| status)
+    };
+    let key = var(&env, "HEROKU_API_KEY");
+    let bearer = format!("Bearer {key}");
+    let account = reach(
+        &format!("{}/account", var(&env, "SHIPLINE_HEROKU_API_URL")),
+        &[("Accept", ACCEPT), ("Authorization", &bearer)],
+    );
+    let app = reach(
+        &format!("{}/health", var(&env, "SHIPLINE_SANDBOX_STAGING_URL")),
+        &[],
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let ca_path = dir.join("sandbox-ca.pem");
+    assert_eq!(
+        var(&env, "SSL_CERT_FILE"),
+        ca_path.display().to_string(),
+        "{env}"
+    );
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    assert!(
+        line.contains("HTTPS") && line.contains(&ca_path.display().to_string()),
+        "{line}"
+    );
+    for (text, key) in [
+        (&env, "SHIPLINE_HEROKU_API_URL"),
+        (&env, "SLACK_WEBHOOK_URL"),
+        (&env, "SHIPLINE_SLACK_API_URL"),
+        (&env, "SHIPLINE_SANDBOX_STAGING_URL"),
+        (&env, "SHIPLINE_SANDBOX_PRODUCTION_URL"),
+        (&circleci, "SHIPLINE_CIRCLECI_API_URL"),
+        (&github, "GITHUB_API_URL"),
+    ] {
+        assert!(
+            var(text, key).starts_with("https://127.0.0.1:"),
+            "{key} in:\n{text}"
+        );
+    }
+    assert!(var(&env, "SHIPLINE_SANDBOX_CONTROL").starts_with("http://127.0.0.1:"));
+    assert_eq!(account, Ok(200));
+    assert!(matches!(app, Ok(200 | 503)), "{app:?}");
+}
