@@ -98,15 +98,14 @@ fn every_fake_answers_over_https_to_a_client_trusting_the_test_ca() {
 
     let github = GitHub::start_tls(&cert);
     assert!(github.url().starts_with("https://127.0.0.1:"));
-    let auth = format!("Bearer {}", github.token());
-    let (status, body) = get(
-        &agent,
-        &format!("{}/rate_limit", github.url()),
-        &[("Authorization", &auth)],
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"core\""), "{body}");
+    // A repository it does not serve: GitHub's 404, with its rate-limit headers.
+    let resp = agent
+        .get(format!("{}/repos/acme/none/compare/a...b", github.url()))
+        .header("Authorization", format!("Bearer {}", github.token()))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert!(resp.headers().contains_key("X-RateLimit-Limit"), "{resp:?}");
 
     let slack = Slack::start_tls(&cert);
     for url in [slack.url(), slack.api_url(), slack.webhook_url()] {
