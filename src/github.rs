@@ -252,7 +252,82 @@ impl GitHub {
     }
 }
 
-/// A workflow run, as `shipline lock` reads it.
+/// Where a workflow run or job stands (`status`). GitHub's description lists `requested`,
+/// `queued`, `pending`, `waiting`, `in_progress` and `completed` for jobs and leaves a run's
+/// `status` an open string; anything else is [`Status::Unknown`], never a parse failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Created, not yet queued.
+    Requested,
+    /// Waiting for a runner.
+    Queued,
+    /// Held, e.g. behind a concurrency group.
+    Pending,
+    /// Waiting for an environment's protection rules (an approval, a wait timer).
+    Waiting,
+    /// Running.
+    InProgress,
+    /// Over; the conclusion says how.
+    Completed,
+    /// A value this version of shipline does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Status {
+    /// The status of a `status` field as received (`None` when absent or null).
+    pub fn of(text: Option<&str>) -> Option<Status> {
+        text.map(|t| {
+            serde_json::from_value(serde_json::Value::String(t.to_string()))
+                .unwrap_or(Status::Unknown)
+        })
+    }
+}
+
+/// How a workflow run or job ended (`conclusion`, `null` until it has). Jobs list `success`,
+/// `failure`, `neutral`, `cancelled`, `skipped`, `timed_out` and `action_required`; runs
+/// also end `stale` or `startup_failure`. Anything else is [`Conclusion::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conclusion {
+    /// It passed.
+    Success,
+    /// It failed.
+    Failure,
+    /// Neither passed nor failed (a check that reports only).
+    Neutral,
+    /// Someone or something cancelled it.
+    Cancelled,
+    /// A condition skipped it.
+    Skipped,
+    /// It ran past its time limit.
+    TimedOut,
+    /// It waits for a person to act (e.g. approve a first-time contributor's run).
+    ActionRequired,
+    /// It stayed incomplete too long, and GitHub marked it stale.
+    Stale,
+    /// The workflow could not start (e.g. an invalid workflow file).
+    StartupFailure,
+    /// A value this version of shipline does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Conclusion {
+    /// The conclusion of a `conclusion` field as received (`None` when absent or null).
+    pub fn of(text: Option<&str>) -> Option<Conclusion> {
+        text.map(|t| {
+            serde_json::from_value(serde_json::Value::String(t.to_string()))
+                .unwrap_or(Conclusion::Unknown)
+        })
+    }
+}
+
+/// A workflow run, as `shipline lock` reads it. Every field GitHub may send as `null` or
+/// leave out is optional here, and `status` and `conclusion` are kept as sent (typed through
+/// [`WorkflowRun::state`] and [`WorkflowRun::outcome`]), so no value GitHub adds later can
+/// make a listing fail to parse.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkflowRun {
     /// Global id (`GITHUB_RUN_ID`).
@@ -272,7 +347,7 @@ pub struct WorkflowRun {
     #[serde(default)]
     pub head_branch: Option<String>,
     /// When the run was created.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_or_null")]
     pub created_at: String,
     /// When its latest attempt started (updated on re-run).
     #[serde(default)]
@@ -281,21 +356,37 @@ pub struct WorkflowRun {
     #[serde(default)]
     pub updated_at: Option<String>,
     /// Its page.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_or_null")]
     pub html_url: String,
 }
 
 impl WorkflowRun {
     /// Whether it is over: `completed`, or a conclusion is set whatever the status says.
     pub fn is_over(&self) -> bool {
-        self.status.as_deref() == Some("completed") || self.conclusion.is_some()
+        self.state() == Some(Status::Completed) || self.conclusion.is_some()
     }
+
+    /// Its status, typed.
+    pub fn state(&self) -> Option<Status> {
+        Status::of(self.status.as_deref())
+    }
+
+    /// Its conclusion, typed (`None` while it runs).
+    pub fn outcome(&self) -> Option<Conclusion> {
+        Conclusion::of(self.conclusion.as_deref())
+    }
+}
+
+/// A string field that GitHub may send as `null`: read as empty.
+fn string_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A job of a workflow run.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkflowJob {
     /// Its display name (the job key unless the workflow gives it a `name`).
+    #[serde(default, deserialize_with = "string_or_null")]
     pub name: String,
     /// `queued`, `in_progress`, `completed`, `waiting`, `requested`, `pending`.
     #[serde(default)]
@@ -309,6 +400,18 @@ pub struct WorkflowJob {
     /// Its page.
     #[serde(default)]
     pub html_url: Option<String>,
+}
+
+impl WorkflowJob {
+    /// Its status, typed.
+    pub fn state(&self) -> Option<Status> {
+        Status::of(self.status.as_deref())
+    }
+
+    /// Its conclusion, typed (`None` while it runs).
+    pub fn outcome(&self) -> Option<Conclusion> {
+        Conclusion::of(self.conclusion.as_deref())
+    }
 }
 
 #[derive(Deserialize)]
@@ -539,6 +642,181 @@ mod tests {
             run.is_over(),
             "a conclusion means over, whatever the status says"
         );
+    }
+
+    /// Every `status` GitHub documents for a run or a job (the run listings' `status` filter
+    /// and the job schema's enum).
+    const STATUSES: [&str; 6] = [
+        "requested",
+        "queued",
+        "pending",
+        "waiting",
+        "in_progress",
+        "completed",
+    ];
+
+    /// Every `conclusion` GitHub documents for a job (its schema's enum) or a run (the
+    /// listings' `status` filter), and `startup_failure`, which runs end with too.
+    const CONCLUSIONS: [&str; 9] = [
+        "success",
+        "failure",
+        "neutral",
+        "cancelled",
+        "skipped",
+        "timed_out",
+        "action_required",
+        "stale",
+        "startup_failure",
+    ];
+
+    /// A run as GitHub answers it, with the fields shipline does not read.
+    fn run_json(status: &str, conclusion: Option<&str>) -> String {
+        serde_json::json!({
+            "id": 30433642, "name": "Deploy", "node_id": "MDEyOldvcmtmbG93IFJ1bjI2OTI4OQ==",
+            "head_branch": "main", "head_sha": "acb5820ced9479c074f688cc328bf03f341a511d",
+            "path": ".github/workflows/deploy.yml@main", "display_title": "Update README.md",
+            "run_number": 562, "run_attempt": 1, "event": "push", "status": status,
+            "conclusion": conclusion, "workflow_id": 159038,
+            "url": "https://api.github.com/repos/o/r/actions/runs/30433642",
+            "html_url": "https://github.com/o/r/actions/runs/30433642",
+            "pull_requests": [], "referenced_workflows": [],
+            "created_at": "2026-11-27T03:00:00Z", "updated_at": "2026-11-27T03:01:00Z",
+            "run_started_at": "2026-11-27T03:00:00Z", "previous_attempt_url": null,
+            "actor": {"login": "octocat", "id": 1}, "head_commit": null,
+            "repository": {"id": 1, "full_name": "o/r"}, "head_repository": {"id": 1},
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn every_documented_status_and_conclusion_is_read_and_known() {
+        for status in STATUSES {
+            for conclusion in CONCLUSIONS.iter().map(Some).chain([None]) {
+                let text = run_json(status, conclusion.copied());
+                let run: WorkflowRun = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("run {status}/{conclusion:?}: {e}"));
+                assert_ne!(run.state(), Some(Status::Unknown), "{status}");
+                assert_ne!(run.outcome(), Some(Conclusion::Unknown), "{conclusion:?}");
+                assert_eq!(run.outcome().is_some(), conclusion.is_some());
+                assert_eq!(
+                    run.is_over(),
+                    status == "completed" || conclusion.is_some(),
+                    "{status}/{conclusion:?}"
+                );
+                let job: WorkflowJob = serde_json::from_value(serde_json::json!({
+                    "id": 399444496, "run_id": 30433642, "name": "deploy", "status": status,
+                    "conclusion": conclusion, "started_at": "2026-11-27T03:00:00Z",
+                    "completed_at": null, "html_url": "https://github.com/o/r/runs/399444496",
+                    "steps": [], "labels": ["ubuntu-latest"], "runner_id": null,
+                }))
+                .unwrap_or_else(|e| panic!("job {status}/{conclusion:?}: {e}"));
+                assert_ne!(job.state(), Some(Status::Unknown), "{status}");
+                assert_ne!(job.outcome(), Some(Conclusion::Unknown), "{conclusion:?}");
+            }
+        }
+        assert_eq!(Status::of(Some("in_progress")), Some(Status::InProgress));
+        assert_eq!(
+            Conclusion::of(Some("timed_out")),
+            Some(Conclusion::TimedOut)
+        );
+        assert_eq!(
+            Conclusion::of(Some("startup_failure")),
+            Some(Conclusion::StartupFailure)
+        );
+        // Values GitHub may add later: kept, typed as unknown, never a failure.
+        let run: WorkflowRun =
+            serde_json::from_str(&run_json("deferred", Some("superseded"))).unwrap();
+        assert_eq!(run.state(), Some(Status::Unknown));
+        assert_eq!(run.outcome(), Some(Conclusion::Unknown));
+        assert_eq!(run.status.as_deref(), Some("deferred"));
+    }
+
+    #[test]
+    fn every_nullable_field_may_be_null_or_absent() {
+        let run: WorkflowRun = serde_json::from_str(
+            r#"{"id":1,"run_number":7,"run_attempt":null,"status":null,"conclusion":null,
+                "head_branch":null,"created_at":null,"run_started_at":null,"updated_at":null,
+                "html_url":null,"name":null,"head_commit":null,"pull_requests":null,
+                "previous_attempt_url":null,"referenced_workflows":null}"#,
+        )
+        .unwrap();
+        assert_eq!((run.id, run.run_number), (1, 7));
+        assert!(run.status.is_none() && run.conclusion.is_none() && run.head_branch.is_none());
+        assert!(run.run_started_at.is_none() && run.run_attempt.is_none());
+        assert!(!run.is_over(), "no status and no conclusion is not over");
+        let bare: WorkflowRun = serde_json::from_str(r#"{"id":2,"run_number":8}"#).unwrap();
+        assert!(bare.created_at.is_empty() && bare.html_url.is_empty());
+        let job: WorkflowJob = serde_json::from_str(
+            r#"{"name":null,"status":null,"conclusion":null,"started_at":null,
+                "completed_at":null,"html_url":null,"runner_id":null,"runner_name":null,
+                "runner_group_id":null,"runner_group_name":null,"workflow_name":null,
+                "head_branch":null}"#,
+        )
+        .unwrap();
+        assert!(job.state().is_none() && job.outcome().is_none() && job.started_at.is_none());
+        let page: RunsPage = serde_json::from_str(
+            r#"{"total_count":0,"workflow_runs":[{"id":3,"run_number":9,"conclusion":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(page.workflow_runs.len(), 1);
+        let comparison: Comparison = serde_json::from_str(
+            r#"{"status":"ahead","total_commits":1,"commits":[{"sha":"a","author":null,
+                "committer":null,"html_url":null,"parents":[],
+                "commit":{"author":null,"committer":null,"message":"m"}}]}"#,
+        )
+        .unwrap();
+        assert!(comparison.commits[0].commit.author.is_none());
+    }
+
+    /// GitHub's own description, when it is beside the clone (it is never committed): every
+    /// status and conclusion it lists for runs and jobs is one of those above.
+    #[test]
+    fn the_lists_above_hold_every_value_githubs_description_documents() {
+        let path = std::env::var_os("SHIPLINE_GITHUB_SCHEMA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/github/rest-api-subset.json")
+            });
+        let spec: serde_json::Value = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).expect("the description is JSON"),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!(
+                "cannot read GitHub's description under CI=true: {} ({e}); set SHIPLINE_GITHUB_SCHEMA to its path",
+                path.display()
+            ),
+            Err(e) => {
+                eprintln!(
+                    "SKIPPED: GitHub's description not read: {} ({e}); set SHIPLINE_GITHUB_SCHEMA to its path",
+                    path.display()
+                );
+                return;
+            }
+        };
+        let values = |pointer: &str| -> Vec<String> {
+            spec.pointer(pointer)
+                .and_then(|v| v.as_array())
+                .unwrap_or_else(|| panic!("{pointer} is not in the description"))
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        let job = "/components/schemas/job/properties";
+        for status in values(&format!("{job}/status/enum")) {
+            assert!(STATUSES.contains(&status.as_str()), "job status {status}");
+        }
+        for conclusion in values(&format!("{job}/conclusion/enum")) {
+            assert!(
+                CONCLUSIONS.contains(&conclusion.as_str()),
+                "job conclusion {conclusion}"
+            );
+        }
+        // The run listings' filter takes a run's statuses and conclusions alike.
+        for value in values("/components/parameters/workflow-run-status/schema/enum") {
+            assert!(
+                STATUSES.contains(&value.as_str()) || CONCLUSIONS.contains(&value.as_str()),
+                "run status or conclusion {value}"
+            );
+        }
     }
 
     #[test]
