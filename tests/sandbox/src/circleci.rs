@@ -39,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 use crate::server::{Request, Response, Server};
+use crate::tls::ServerCert;
 use crate::util::{after, base64_decode, rfc3339, uuid};
 
 const JSON: &str = "application/json";
@@ -65,6 +66,8 @@ pub struct Config {
     pub first_number: u64,
     /// Port on 127.0.0.1; `0` picks a free one.
     pub port: u16,
+    /// Serve HTTPS with this certificate (see [`crate::tls`]); `None`: plain HTTP.
+    pub tls: Option<ServerCert>,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             page_size: 20,
             first_number: 1,
             port: 0,
+            tls: None,
         }
     }
 }
@@ -329,10 +333,26 @@ impl CircleCi {
         CircleCi::start_with(Config::default()).expect("sandbox: cannot start the fake CircleCI")
     }
 
+    /// Starts over HTTPS with `cert` (e.g. [`crate::TestCa::server_cert`]) and the default
+    /// configuration; panics if it cannot bind (tests). [`CircleCi::api_url`] is then
+    /// `https://127.0.0.1:PORT/api/v2`.
+    pub fn start_tls(cert: &ServerCert) -> CircleCi {
+        CircleCi::start_with(Config {
+            tls: Some(cert.clone()),
+            ..Config::default()
+        })
+        .expect("sandbox: cannot start the fake CircleCI")
+    }
+
     /// Starts with explicit settings.
     pub fn start_with(config: Config) -> io::Result<CircleCi> {
         let listener = TcpListener::bind(("127.0.0.1", config.port))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://{}", listener.local_addr()?);
         let token = format!("CCIPAT_{}", uuid().replace('-', ""));
         let mut tokens = HashMap::new();
         tokens.insert(token.clone(), "default".to_string());
@@ -352,7 +372,11 @@ impl CircleCi {
         };
         let shared: Shared = Arc::new(Mutex::new(state));
         let handler_state = shared.clone();
-        let server = Server::serve(listener, Arc::new(move |req| handle(&handler_state, req)))?;
+        let server = Server::serve_with(
+            listener,
+            Arc::new(move |req| handle(&handler_state, req)),
+            config.tls.as_ref(),
+        )?;
         Ok(CircleCi {
             shared,
             url,
@@ -361,7 +385,8 @@ impl CircleCi {
         })
     }
 
-    /// The API base, what `SHIPLINE_CIRCLECI_API_URL` takes (`http://127.0.0.1:PORT/api/v2`).
+    /// The API base, what `SHIPLINE_CIRCLECI_API_URL` takes (`http://127.0.0.1:PORT/api/v2`;
+    /// `https://` when started with TLS).
     pub fn api_url(&self) -> String {
         format!("{}/api/v2", self.url)
     }

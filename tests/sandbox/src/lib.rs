@@ -23,20 +23,28 @@
 //! - [`tarball`]: reads uploaded source tarballs the way Heroku's build service does.
 //! - [`target`]: a scriptable HTTP app for endpoint checks (statuses in sequence, slow
 //!   answers, redirects, a port where nothing listens).
+//! - [`tls`]: a test CA and server certificates made at test time (good, unknown issuer,
+//!   wrong name, expired); every fake above can serve HTTPS with one (`start_tls`).
+//! - [`proxy`]: an HTTP proxy on loopback (`CONNECT` tunnels and absolute-form requests),
+//!   optionally demanding credentials, recording what went through it.
 
 pub mod circleci;
 pub mod control;
 pub mod github;
 pub mod heroku;
+pub mod proxy;
 pub mod scenario;
 pub mod server;
 pub mod slack;
 pub mod tarball;
 pub mod target;
+pub mod tls;
 pub mod transcript;
 mod util;
 pub mod web;
 
 pub use github::GitHub;
 pub use heroku::{AppRef, Config, DynoBoot, Failure, Heroku, Recorded, Script};
+pub use proxy::Proxy;
 pub use target::{Answer, Target};
+pub use tls::{ServerCert, TestCa};

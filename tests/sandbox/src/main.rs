@@ -57,7 +57,8 @@ listens it writes --env-file whole (KEY=VALUE lines, for `set -a; . FILE`):
     SHIPLINE_SANDBOX_STAGING_APP, SHIPLINE_SANDBOX_PRODUCTION_APP (the first),
     SHIPLINE_SANDBOX_PRODUCTION_APPS (comma-separated), SHIPLINE_SANDBOX_PIPELINE,
     SHIPLINE_SANDBOX_SLACK_CHANNEL, SHIPLINE_SANDBOX_CIRCLECI_BUILDS, SHIPLINE_SANDBOX_GITHUB_RUNS,
-    SHIPLINE_SANDBOX_STAGING_URL, SHIPLINE_SANDBOX_PRODUCTION_URL, SHIPLINE_SANDBOX_PRODUCTION_URLS
+    SHIPLINE_SANDBOX_STAGING_URL, SHIPLINE_SANDBOX_PRODUCTION_URL, SHIPLINE_SANDBOX_PRODUCTION_URLS,
+    and SSL_CERT_FILE with --tls
 Each app also has a URL of its own (the *_URL variables) answering every path as Heroku's
 router would from its dynos: 200 {\"status\": \"ok\", \"commit\": SHA, \"release\": \"vN\"} from
 the newest release with a web dyno up, else 503 with Heroku's Application error page (H10
@@ -85,6 +86,10 @@ its `deploy` job through the control API, as CI would; a lock waiting behind it 
                           [default: S0ONCALL=oncall]
     --dyno-boot SECONDS   how long a new release's dynos are `starting` [default: 1.5]
     --control-port N      port of the control API [default: a free one]
+    --tls                 every service and app URL speaks HTTPS (the control API stays HTTP)
+                          with a certificate for 127.0.0.1 and localhost from a CA made for
+                          this run; its certificate is written beside the env file as
+                          sandbox-ca.pem, and the env file gets SSL_CERT_FILE=<its path>
 
 CONTROL API (base URL in SHIPLINE_SANDBOX_CONTROL; JSON answers; errors {\"error\": \"...\"}):
     GET  /                                 the scenario, its env, its builds, these endpoints

@@ -9,14 +9,19 @@ use std::time::Duration;
 
 use shipline_sandbox::control::{self, Control};
 use shipline_sandbox::scenario::{Scenario, Spec};
+use shipline_sandbox::tls::TestCa;
 use shipline_sandbox::transcript::{self, Directory, Style};
 use shipline_sandbox::web::Web;
+
+/// The CA certificate's file name, beside the env file, with `--tls`.
+pub const CA_FILE: &str = "sandbox-ca.pem";
 
 /// What `pipeline` was asked for.
 pub struct PipelineArgs {
     spec: Spec,
     env_file: PathBuf,
     control_port: u16,
+    tls: bool,
 }
 
 /// Parses `pipeline`'s flags (after the subcommand).
@@ -25,6 +30,7 @@ pub fn parse_pipeline(args: &[String]) -> Result<PipelineArgs, String> {
     let mut production: Vec<String> = Vec::new();
     let mut env_file = None;
     let mut control_port = 0;
+    let mut tls = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -46,6 +52,7 @@ pub fn parse_pipeline(args: &[String]) -> Result<PipelineArgs, String> {
             "--live-commit" => spec.live_commit = Some(value()?),
             "--release-phase" => spec.release_phase = true,
             "--preboot" => spec.preboot = true,
+            "--tls" if inline.is_none() => tls = true,
             "--circleci-builds" => spec.circleci_builds = numbers(flag, &value()?)?,
             "--github-runs" => spec.github_runs = numbers(flag, &value()?)?,
             "--api-key" => spec.api_key = value()?,
@@ -98,6 +105,7 @@ pub fn parse_pipeline(args: &[String]) -> Result<PipelineArgs, String> {
         spec,
         env_file,
         control_port,
+        tls,
     })
 }
 
@@ -116,7 +124,28 @@ fn numbers(flag: &str, text: &str) -> Result<Vec<u64>, String> {
 
 /// Starts everything, writes the env files (the main one last, whole), and serves until the
 /// process is killed. Returns only on a start-up error.
-pub fn run_pipeline(args: PipelineArgs) -> String {
+pub fn run_pipeline(mut args: PipelineArgs) -> String {
+    let dir = args
+        .env_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    // With --tls: a CA of this run's own, its certificate beside the env file for
+    // SSL_CERT_FILE, and every service serving a certificate it signed.
+    let mut tls_env = Vec::new();
+    if args.tls {
+        let ca = TestCa::new();
+        let path = std::path::absolute(dir.join(CA_FILE)).unwrap_or_else(|_| dir.join(CA_FILE));
+        if let Err(e) = ca.write_pem(&path) {
+            return format!(
+                "cannot write {}: {e}; pass an --env-file in a writable directory",
+                path.display()
+            );
+        }
+        args.spec.tls = Some(ca.server_cert());
+        tls_env.push(("SSL_CERT_FILE".to_string(), path.display().to_string()));
+    }
     let scenario = match Scenario::start(args.spec) {
         Ok(s) => Arc::new(s),
         Err(e) => return e,
@@ -125,7 +154,8 @@ pub fn run_pipeline(args: PipelineArgs) -> String {
         Ok(w) => w,
         Err(e) => return format!("cannot start the apps' web front on 127.0.0.1: {e}"),
     };
-    let web_env = web_env(&scenario, &web);
+    let mut web_env = web_env(&scenario, &web);
+    web_env.extend(tls_env.iter().cloned());
     let control = match Control::start_with(scenario.clone(), args.control_port, web_env.clone()) {
         Ok(c) => c,
         Err(e) => {
@@ -135,12 +165,6 @@ pub fn run_pipeline(args: PipelineArgs) -> String {
             )
         }
     };
-    let dir = args
-        .env_file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
     let mut job_files = Vec::new();
     for &n in &scenario.spec().circleci_builds {
         let path = dir.join(format!("circleci-{n}.env"));
@@ -166,7 +190,7 @@ pub fn run_pipeline(args: PipelineArgs) -> String {
     let spec = scenario.spec();
     eprintln!(
         "shipline-sandbox: pipeline {:?}: staging {:?}, production {}; fake Heroku {}, fake \
-         Slack {}, control API {}; environment in {}{}; stop with Ctrl-C",
+         Slack {}, control API {}; environment in {}{}{}; stop with Ctrl-C",
         spec.pipeline,
         spec.staging,
         spec.production
@@ -178,6 +202,13 @@ pub fn run_pipeline(args: PipelineArgs) -> String {
         scenario.slack.url(),
         control.url(),
         args.env_file.display(),
+        match tls_env.first() {
+            Some((_, ca)) => format!(
+                "; the services speak HTTPS with certificates from a CA of their own, in {ca} \
+                 (SSL_CERT_FILE in the environment; curl --cacert {ca})"
+            ),
+            None => String::new(),
+        },
         if job_files.is_empty() {
             String::new()
         } else {

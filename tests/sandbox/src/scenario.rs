@@ -21,6 +21,7 @@ use crate::circleci::{BuildRef, BuildSpec, CircleCi};
 use crate::github::RunSpec;
 use crate::heroku::{Config, DynoBoot, Heroku, Script};
 use crate::slack::{Slack, DEPLOYS};
+use crate::tls::ServerCert;
 use crate::GitHub;
 
 /// How long a build's tests "run" when nothing passes them: long enough to be for ever in a
@@ -59,6 +60,10 @@ pub struct Spec {
     /// The Slack workspace's user groups (ID, handle), so a transcript shows a mention the
     /// way Slack does (`<!subteam^S0ONCALL>` as `@oncall`).
     pub usergroups: Vec<(String, String)>,
+    /// Serve every service (Heroku, Slack, CircleCI, GitHub, and the apps' URLs of
+    /// [`crate::web::Web`]) over HTTPS with this certificate (e.g.
+    /// [`crate::TestCa::server_cert`]); `None`: plain HTTP. The control API stays plain HTTP.
+    pub tls: Option<ServerCert>,
 }
 
 impl Default for Spec {
@@ -75,6 +80,7 @@ impl Default for Spec {
             api_key: "shipline-demo-key".into(),
             boot: Duration::from_millis(1500),
             usergroups: vec![("S0ONCALL".into(), "oncall".into())],
+            tls: None,
         }
     }
 }
@@ -185,6 +191,7 @@ impl Scenario {
         spec.validate()?;
         let heroku = Heroku::start_with(Config {
             api_key: spec.api_key.clone(),
+            tls: spec.tls.clone(),
             ..Config::default()
         })
         .map_err(|e| listen_error("Heroku", e))?;
@@ -204,13 +211,15 @@ impl Scenario {
                 heroku.seed_release(app, commit, None);
             }
         }
-        let slack = Slack::start_on(0).map_err(|e| listen_error("Slack", e))?;
+        let slack =
+            Slack::start_on_with(0, spec.tls.as_ref()).map_err(|e| listen_error("Slack", e))?;
 
         let (circleci, builds) = if spec.circleci_builds.is_empty() {
             (None, Vec::new())
         } else {
             let circleci = CircleCi::start_with(crate::circleci::Config {
                 first_number: spec.circleci_builds[0],
+                tls: spec.tls.clone(),
                 ..crate::circleci::Config::default()
             })
             .map_err(|e| listen_error("CircleCI", e))?;
@@ -227,7 +236,8 @@ impl Scenario {
         let (github, runs) = if spec.github_runs.is_empty() {
             (None, Vec::new())
         } else {
-            let github = GitHub::start_on(0).map_err(|e| listen_error("GitHub", e))?;
+            let github = GitHub::start_on_with(0, spec.tls.as_ref())
+                .map_err(|e| listen_error("GitHub", e))?;
             let runs = spec
                 .github_runs
                 .iter()

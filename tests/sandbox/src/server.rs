@@ -5,6 +5,10 @@
 //! empty `Content-Type` header stays visible to the handler, which is what the S3 stand-in has
 //! to judge. One thread per connection; every response closes the connection
 //! (`Connection: close`), which every HTTP client handles.
+//!
+//! [`Server::serve_with`] serves over HTTPS instead, with a [`ServerCert`] from [`crate::tls`]:
+//! the handshake runs on the connection's thread, then the same HTTP/1.1 flows inside TLS and
+//! the connection ends with a `close_notify`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -12,6 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use crate::tls::ServerCert;
 
 /// Largest request body accepted (uploads are held in memory).
 const MAX_BODY: usize = 512 * 1024 * 1024;
@@ -146,6 +154,16 @@ impl Server {
     /// Serves `handler` on an already bound listener (bound by the caller so it can learn the
     /// port before building the handler).
     pub fn serve(listener: TcpListener, handler: Handler) -> io::Result<Server> {
+        Server::serve_with(listener, handler, None)
+    }
+
+    /// Like [`Server::serve`], over HTTPS with `tls` when given (plain HTTP otherwise).
+    pub fn serve_with(
+        listener: TcpListener,
+        handler: Handler,
+        tls: Option<&ServerCert>,
+    ) -> io::Result<Server> {
+        let tls = tls.map(ServerCert::server_config);
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
@@ -158,10 +176,11 @@ impl Server {
                     }
                     let Ok(stream) = conn else { continue };
                     let handler = handler.clone();
+                    let tls = tls.clone();
                     let _ = std::thread::Builder::new()
                         .name("sandbox-conn".into())
                         .spawn(move || {
-                            let _ = handle_connection(stream, &handler);
+                            let _ = handle_connection(stream, &handler, tls);
                         });
                 }
             })?;
@@ -198,28 +217,51 @@ enum ReadError {
     Io,
 }
 
-fn handle_connection(stream: TcpStream, handler: &Handler) -> io::Result<()> {
+fn handle_connection(
+    stream: TcpStream,
+    handler: &Handler,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_nodelay(true)?;
-    let mut writer = stream.try_clone()?;
+    let Some(config) = tls else {
+        let socket = stream.try_clone()?;
+        let result = serve_one(stream, handler);
+        let _ = socket.shutdown(Shutdown::Both);
+        return result;
+    };
+    let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+    let mut tls = StreamOwned::new(conn, stream);
+    let result = serve_one(&mut tls, handler);
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    let _ = tls.sock.shutdown(Shutdown::Both);
+    result
+}
+
+/// Reads one request from `stream` (plain or TLS) and writes the handler's response.
+fn serve_one<S: Read + Write>(stream: S, handler: &Handler) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
-    let request = match read_request(&mut reader, &mut writer) {
+    let request = match read_request(&mut reader) {
         Ok(r) => r,
         Err(ReadError::Bad(status, text)) => {
-            return write_response(&mut writer, Response::new(status, "text/plain", text));
+            return write_response(reader.get_mut(), Response::new(status, "text/plain", text));
         }
         Err(ReadError::Closed) | Err(ReadError::Io) => return Ok(()),
     };
     let response = handler(request);
-    let result = write_response(&mut writer, response);
-    let _ = writer.shutdown(Shutdown::Both);
-    result
+    write_response(reader.get_mut(), response)
 }
 
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
-) -> Result<Request, ReadError> {
+fn read_request<S: Read + Write>(reader: &mut BufReader<S>) -> Result<Request, ReadError> {
+    // A TLS handshake record (a client speaking https to a plain-HTTP port) gets the 400 a
+    // plain HTTP server answers, which such a client reads as a corrupt TLS record.
+    match reader.fill_buf() {
+        Ok([]) => return Err(ReadError::Closed),
+        Ok([0x16, ..]) => return Err(ReadError::Bad(400, "this port speaks plain HTTP")),
+        Ok(_) => {}
+        Err(_) => return Err(ReadError::Io),
+    }
     let mut head_len = 0usize;
     let mut lines = Vec::new();
     loop {
@@ -275,8 +317,10 @@ fn read_request(
         .header("Expect")
         .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
     {
+        let writer = reader.get_mut();
         writer
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .and_then(|()| writer.flush())
             .map_err(|_| ReadError::Io)?;
     }
     let chunked = request
@@ -298,7 +342,7 @@ fn read_request(
     Ok(request)
 }
 
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>, ReadError> {
+fn read_chunked<S: Read>(reader: &mut BufReader<S>) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     loop {
         let mut size_line = String::new();
@@ -365,7 +409,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_response(out: &mut TcpStream, response: Response) -> io::Result<()> {
+fn write_response<W: Write>(out: &mut W, response: Response) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
         response.status,

@@ -32,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::server::{Request, Response, Server};
+use crate::tls::ServerCert;
 use crate::util::uuid;
 
 /// A request the fake received, as it arrived.
@@ -141,8 +142,21 @@ impl Slack {
 
     /// Starts on `port` (0 for a free one).
     pub fn start_on(port: u16) -> io::Result<Slack> {
+        Slack::start_on_with(port, None)
+    }
+
+    /// Starts over HTTPS with `cert` (e.g. [`crate::TestCa::server_cert`]) on a free port;
+    /// panics if it cannot bind. [`Slack::url`], [`Slack::api_url`] and
+    /// [`Slack::webhook_url`] are then `https://127.0.0.1:PORT/…`.
+    pub fn start_tls(cert: &ServerCert) -> Slack {
+        Slack::start_on_with(0, Some(cert)).expect("sandbox: cannot start the fake Slack")
+    }
+
+    /// Starts on `port` (0 for a free one), over HTTPS with `tls` when given.
+    pub fn start_on_with(port: u16, tls: Option<&ServerCert>) -> io::Result<Slack> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr()?);
         let token = format!("xoxb-{}", uuid().replace('-', ""));
         let secret = uuid().replace('-', "")[..24].to_string();
         let state = State {
@@ -167,7 +181,11 @@ impl Slack {
         };
         let shared: Shared = Arc::new(Mutex::new(state));
         let handler_state = shared.clone();
-        let server = Server::serve(listener, Arc::new(move |req| handle(&handler_state, req)))?;
+        let server = Server::serve_with(
+            listener,
+            Arc::new(move |req| handle(&handler_state, req)),
+            tls,
+        )?;
         Ok(Slack {
             shared,
             url,
@@ -176,7 +194,7 @@ impl Slack {
         })
     }
 
-    /// The server's base URL, `http://127.0.0.1:PORT`.
+    /// The server's base URL, `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn url(&self) -> String {
         self.url.clone()
     }

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::server::{Request, Response, Server};
+use crate::tls::ServerCert;
 
 /// A request the target received, as it arrived.
 pub type Recorded = Request;
@@ -113,16 +114,35 @@ fn answer(state: &Mutex<State>, req: Request) -> Response {
 impl Target {
     /// Starts on 127.0.0.1 with a random port; panics if it cannot bind (tests).
     pub fn start() -> Target {
+        Target::start_with(None)
+    }
+
+    /// Starts over HTTPS with `cert` on a random port; panics if it cannot bind.
+    /// [`Target::url`] is then `https://127.0.0.1:PORT/…`. With a failing certificate
+    /// ([`crate::ServerCert::unknown_ca`], [`crate::TestCa::expired_server_cert`],
+    /// [`crate::TestCa::server_cert_for`] another name) this is a server whose handshake a
+    /// client refuses for that reason.
+    pub fn start_tls(cert: &ServerCert) -> Target {
+        Target::start_with(Some(cert))
+    }
+
+    /// Starts over HTTPS with `tls` when given, plain HTTP otherwise.
+    pub fn start_with(tls: Option<&ServerCert>) -> Target {
         let listener =
             TcpListener::bind(("127.0.0.1", 0)).expect("sandbox: cannot bind the target");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let base = format!(
-            "http://{}",
+            "{scheme}://{}",
             listener.local_addr().expect("sandbox: target address")
         );
         let state = Arc::new(Mutex::new(State::default()));
         let handler_state = state.clone();
-        let server = Server::serve(listener, Arc::new(move |req| answer(&handler_state, req)))
-            .expect("sandbox: cannot start the target");
+        let server = Server::serve_with(
+            listener,
+            Arc::new(move |req| answer(&handler_state, req)),
+            tls,
+        )
+        .expect("sandbox: cannot start the target");
         Target {
             state,
             base,
@@ -130,9 +150,21 @@ impl Target {
         }
     }
 
-    /// `http://127.0.0.1:PORT/path` (a missing leading `/` is added).
+    /// `http://127.0.0.1:PORT/path` (`https://` when started with TLS; a missing leading `/`
+    /// is added).
+    ///
+    /// A client speaking TLS to a plain-HTTP port is a failure of its own to test: start
+    /// without TLS and use this URL with `https://` in place of `http://`
+    /// ([`Target::https_url_to_plain_port`]).
     pub fn url(&self, path: &str) -> String {
         join(&self.base, path)
+    }
+
+    /// This target's URL for `path` with `https://` although it speaks plain HTTP (when it was
+    /// started without TLS): the handshake fails, as when a client is pointed at the wrong
+    /// port or scheme.
+    pub fn https_url_to_plain_port(&self, path: &str) -> String {
+        self.url(path).replacen("http://", "https://", 1)
     }
 
     /// Scripts `path` (no query string): `answers` in order, the last one repeating. Replaces

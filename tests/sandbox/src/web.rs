@@ -24,17 +24,21 @@ pub struct Web {
 }
 
 impl Web {
-    /// Serves every app of `scenario` on its own free port.
+    /// Serves every app of `scenario` on its own free port (over HTTPS when the scenario's
+    /// [`crate::scenario::Spec::tls`] says so).
     pub fn start(scenario: Arc<Scenario>) -> io::Result<Web> {
         let mut apps = Vec::new();
         let mut servers = Vec::new();
+        let tls = scenario.spec().tls.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for app in scenario.apps() {
             let listener = TcpListener::bind(("127.0.0.1", 0))?;
-            let url = format!("http://{}", listener.local_addr()?);
+            let url = format!("{scheme}://{}", listener.local_addr()?);
             let (s, name) = (scenario.clone(), app.clone());
-            servers.push(Server::serve(
+            servers.push(Server::serve_with(
                 listener,
                 Arc::new(move |req| answer(&s, &name, &req)),
+                tls.as_ref(),
             )?);
             apps.push((app, url));
         }
@@ -44,7 +48,7 @@ impl Web {
         })
     }
 
-    /// Each app with its URL (`http://127.0.0.1:PORT`), staging first.
+    /// Each app with its URL (`http://127.0.0.1:PORT`, `https://` with TLS), staging first.
     pub fn urls(&self) -> &[(String, String)] {
         &self.apps
     }

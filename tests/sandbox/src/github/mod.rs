@@ -93,8 +93,20 @@ impl GitHub {
 
     /// Starts on `port` (0 picks a free one).
     pub fn start_on(port: u16) -> io::Result<GitHub> {
+        GitHub::start_on_with(port, None)
+    }
+
+    /// Starts over HTTPS with `cert` (e.g. [`crate::TestCa::server_cert`]) on a random port;
+    /// panics if it cannot bind. [`GitHub::url`] is then `https://127.0.0.1:PORT`.
+    pub fn start_tls(cert: &crate::tls::ServerCert) -> GitHub {
+        GitHub::start_on_with(0, Some(cert)).expect("sandbox: cannot start the fake GitHub")
+    }
+
+    /// Starts on `port` (0 picks a free one), over HTTPS with `tls` when given.
+    pub fn start_on_with(port: u16, tls: Option<&crate::tls::ServerCert>) -> io::Result<GitHub> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr()?);
         let token = format!("ghs_{}", uuid().replace('-', ""));
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -114,7 +126,11 @@ impl GitHub {
             requests: Vec::new(),
         }));
         let handler_state = shared.clone();
-        let server = Server::serve(listener, Arc::new(move |req| handle(&handler_state, req)))?;
+        let server = Server::serve_with(
+            listener,
+            Arc::new(move |req| handle(&handler_state, req)),
+            tls,
+        )?;
         Ok(GitHub {
             shared,
             url,

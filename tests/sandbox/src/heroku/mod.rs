@@ -19,7 +19,10 @@
 //! The rate-limit bucket refills as Heroku's does, one token every 800 ms up to 4500
 //! ([`Heroku::set_rate_limit_refill`] changes the pace).
 //!
-//! Known divergences: `source_blob.url` may be `http://` (the sandbox has no TLS); preboot overlaps dynos in the list but routes nothing
+//! Over HTTPS ([`Heroku::start_tls`], or [`Config::tls`]) the API, the blob URLs `POST
+//! /sources` hands out and the build and release output stream URLs are all `https://`.
+//!
+//! Known divergences: `source_blob.url` may be `http://` (when started without TLS); preboot overlaps dynos in the list but routes nothing
 //! (pair it with a [`crate::Target`] scripted to serve the old version for a while); dynos are
 //! named `web.1` (Cedar style) and never restart on their own; there are no config vars,
 //! add-ons, review apps or Fir apps.
@@ -44,6 +47,7 @@ use self::api::{lock, Shared};
 use self::model::{App, FailureRule, Formation, Release, Slug, State};
 pub use self::script::{DynoBoot, Script, DEFAULT_DELAY};
 use crate::server::{Request, Server};
+use crate::tls::ServerCert;
 use crate::util::uuid;
 
 /// A request the sandbox received (API, blob or stream), as it arrived.
@@ -60,6 +64,8 @@ pub struct Config {
     pub email: String,
     /// Tokens in the rate-limit bucket at start (Heroku: 4500).
     pub rate_limit: u32,
+    /// Serve HTTPS with this certificate (see [`crate::tls`]); `None`: plain HTTP.
+    pub tls: Option<ServerCert>,
 }
 
 impl Default for Config {
@@ -69,6 +75,7 @@ impl Default for Config {
             port: 0,
             email: "deployer@example.com".into(),
             rate_limit: 4500,
+            tls: None,
         }
     }
 }
@@ -143,10 +150,26 @@ impl Heroku {
         Heroku::start_with(Config::default()).expect("sandbox: cannot start the fake Heroku")
     }
 
+    /// Starts over HTTPS with `cert` (e.g. [`crate::TestCa::server_cert`]) on a random port
+    /// with a random API key; panics if it cannot bind (tests). [`Heroku::url`] is then
+    /// `https://127.0.0.1:PORT`, and so are the blob and output stream URLs it hands out.
+    pub fn start_tls(cert: &ServerCert) -> Heroku {
+        Heroku::start_with(Config {
+            tls: Some(cert.clone()),
+            ..Config::default()
+        })
+        .expect("sandbox: cannot start the fake Heroku")
+    }
+
     /// Starts with explicit settings.
     pub fn start_with(config: Config) -> io::Result<Heroku> {
         let listener = TcpListener::bind(("127.0.0.1", config.port))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://{}", listener.local_addr()?);
         let state = State::new(
             url.clone(),
             config.api_key.clone(),
@@ -155,9 +178,10 @@ impl Heroku {
         );
         let shared: Shared = Arc::new(Mutex::new(state));
         let handler_state = shared.clone();
-        let server = Server::serve(
+        let server = Server::serve_with(
             listener,
             Arc::new(move |req| api::handle(&handler_state, req)),
+            config.tls.as_ref(),
         )?;
         Ok(Heroku {
             shared,
@@ -167,7 +191,8 @@ impl Heroku {
         })
     }
 
-    /// The API base URL, `http://127.0.0.1:PORT` (what `SHIPLINE_HEROKU_API_URL` takes).
+    /// The API base URL, `http://127.0.0.1:PORT` (`https://` when started with TLS; what
+    /// `SHIPLINE_HEROKU_API_URL` takes).
     pub fn url(&self) -> String {
         self.url.clone()
     }
