@@ -776,9 +776,10 @@ fn answer(
             E::Timeout(_) => Unreachable::TimedOut,
             E::HostNotFound => Unreachable::Dns,
             E::ConnectionFailed => Unreachable::Refused,
+            _ if tls_error(&e).is_some() => Unreachable::Tls,
             E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
             E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Unreachable::TimedOut,
-            E::Tls(_) | E::Rustls(_) => Unreachable::Tls,
+            E::Tls(_) => Unreachable::Tls,
             _ => Unreachable::Other,
         };
         Probe::Unreachable {
@@ -855,7 +856,7 @@ impl Failure {
     /// What went wrong with a request to `url`, in the user's words: a TLS failure says what
     /// to do and is not retried; a failure reaching a proxy names the variable that set it.
     fn from_ureq(e: ureq::Error, url: &str) -> Failure {
-        let permanent = matches!(e, ureq::Error::Rustls(_));
+        let permanent = tls_error(&e).is_some();
         let before_sending = matches!(
             &e,
             ureq::Error::HostNotFound
@@ -877,6 +878,9 @@ impl Failure {
 fn describe(e: &ureq::Error, url: &str) -> String {
     use ureq::Error as E;
     let host = host_of(url);
+    if let Some(tls) = tls_error(e) {
+        return ci::redact(&network::explain_tls(&host, tls));
+    }
     let cause = match e {
         E::Timeout(t) => format!("timed out ({t})"),
         E::HostNotFound => "host not found".to_string(),
@@ -885,7 +889,6 @@ fn describe(e: &ureq::Error, url: &str) -> String {
             format!("could not connect: {io}")
         }
         E::Io(io) => format!("connection error: {io}"),
-        E::Rustls(t) => return ci::redact(&network::explain_tls(&host, t)),
         E::Tls(t) => format!("TLS error with {host}: {t}"),
         other => other.to_string(),
     };
@@ -903,6 +906,16 @@ fn describe(e: &ureq::Error, url: &str) -> String {
         }
     }
     ci::redact(&cause)
+}
+
+/// The TLS failure behind an error, wherever ureq carries it: its own variant, or inside the
+/// I/O error of the connection (how a handshake failure usually arrives).
+fn tls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(t) => Some(t),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
 }
 
 /// The host (and port) of a URL, for messages.
