@@ -54,9 +54,11 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 
-/// The common name of [`TestCa::new`]'s certificate.
+/// How the common name of [`TestCa::new`]'s certificate begins; 8 hex digits follow, so two
+/// CAs never share a name (a client trusting one then rejects the other's certificates as
+/// `UnknownIssuer`, not for a bad signature).
 pub const CA_NAME: &str = "shipline sandbox test CA";
-/// The common name of the CA behind [`ServerCert::unknown_ca`].
+/// How the common name of the CA behind [`ServerCert::unknown_ca`] begins.
 pub const UNKNOWN_CA_NAME: &str = "shipline sandbox unknown CA";
 /// The names [`TestCa::server_cert`] is valid for.
 pub const SERVER_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -83,12 +85,13 @@ impl Default for TestCa {
 }
 
 impl TestCa {
-    /// A new CA named [`CA_NAME`] with a fresh key (a few milliseconds).
+    /// A new CA named `shipline sandbox test CA <8 hex digits>` with a fresh key (a few
+    /// milliseconds).
     pub fn new() -> TestCa {
-        TestCa::named(CA_NAME)
+        TestCa::named(&unique(CA_NAME))
     }
 
-    /// A new CA with this common name (printable ASCII).
+    /// A new CA with this common name (printable ASCII, as [`TestCa::subject_hash`] assumes).
     pub fn named(common_name: &str) -> TestCa {
         let key = KeyPair::generate().expect("sandbox: cannot generate a CA key");
         let mut params = CertificateParams::default();
@@ -133,16 +136,28 @@ impl TestCa {
         std::fs::write(path, &self.pem)
     }
 
-    /// Fills `dir` (created if needed) for `SSL_CERT_DIR`: the certificate as `ca.pem` and
-    /// again under OpenSSL's hashed name `<subject hash>.0` ([`TestCa::subject_hash`]), so
-    /// both readers that load every file and OpenSSL's lookup by hash find it. Returns the
-    /// hashed file's path.
+    /// Fills `dir` (created if needed) for `SSL_CERT_DIR`: the certificate as
+    /// `<subject hash>.pem` and again under OpenSSL's hashed name `<subject hash>.0`
+    /// ([`TestCa::subject_hash`]; `.1`, `.2`, … when another certificate holds that name), so
+    /// both readers that load every file and OpenSSL's lookup by hash find it. Several CAs
+    /// can share a directory. Returns the hashed file's path.
     pub fn write_cert_dir(&self, dir: &Path) -> io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("ca.pem"), &self.pem)?;
-        let hashed = dir.join(format!("{}.0", self.subject_hash()));
-        std::fs::write(&hashed, &self.pem)?;
-        Ok(hashed)
+        let hash = self.subject_hash();
+        std::fs::write(dir.join(format!("{hash}.pem")), &self.pem)?;
+        for n in 0.. {
+            let hashed = dir.join(format!("{hash}.{n}"));
+            match std::fs::read_to_string(&hashed) {
+                Ok(text) if text != self.pem => continue,
+                Ok(_) => return Ok(hashed),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    std::fs::write(&hashed, &self.pem)?;
+                    return Ok(hashed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("an unbounded range ends")
     }
 
     /// OpenSSL's subject name hash of the certificate (`openssl x509 -hash`), 8 hex digits.
@@ -192,7 +207,7 @@ impl ServerCert {
     /// A certificate for `localhost`, `127.0.0.1` and `::1` signed by a fresh CA
     /// ([`UNKNOWN_CA_NAME`]) that no client trusts.
     pub fn unknown_ca() -> ServerCert {
-        let other = TestCa::named(UNKNOWN_CA_NAME);
+        let other = TestCa::named(&unique(UNKNOWN_CA_NAME));
         ServerCert::signed(
             &other.issuer,
             &SERVER_NAMES,
@@ -263,10 +278,32 @@ impl ServerCert {
         &self.chain
     }
 
+    /// The chain the server sends, leaf first, PEM (e.g. for `openssl verify`).
+    pub fn chain_pem(&self) -> String {
+        self.chain.iter().map(|der| pem(der.as_ref())).collect()
+    }
+
     /// The rustls server configuration (ring provider, no client authentication).
     pub fn server_config(&self) -> Arc<ServerConfig> {
         self.config.clone()
     }
+}
+
+/// `prefix` and 8 random hex digits.
+fn unique(prefix: &str) -> String {
+    format!("{prefix} {}", &crate::util::uuid()[..8])
+}
+
+/// A certificate as PEM, 64 base64 characters a line.
+fn pem(der: &[u8]) -> String {
+    let b64 = crate::proxy::base64(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
 
 fn leaf_params(names: &[&str], expired: bool) -> CertificateParams {
@@ -339,21 +376,84 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_matches_openssl_when_it_is_installed() {
+    fn pem_is_what_rcgen_writes() {
+        let key = KeyPair::generate().unwrap();
+        let cert = leaf_params(&["localhost"], false)
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(pem(cert.der()), cert.pem().replace("\r\n", "\n"));
+    }
+
+    #[test]
+    fn every_ca_has_a_name_of_its_own() {
+        let (a, b) = (TestCa::new(), TestCa::new());
+        assert!(a.name().starts_with(CA_NAME), "{}", a.name());
+        assert_ne!(a.name(), b.name());
+        assert_ne!(a.subject_hash(), b.subject_hash());
+    }
+
+    #[test]
+    fn several_cas_share_a_cert_dir_and_rewriting_one_is_harmless() {
+        let dir = std::env::temp_dir().join(format!("sandbox-tls-dir-{}", std::process::id()));
+        let a = TestCa::named("same name");
+        let b = TestCa::named("Same  Name"); // the same hash: OpenSSL canonicalises names
+        assert_eq!(a.subject_hash(), b.subject_hash());
+        let first = a.write_cert_dir(&dir).unwrap();
+        let second = b.write_cert_dir(&dir).unwrap();
+        let again = a.write_cert_dir(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(first.to_string_lossy().ends_with(".0"), "{first:?}");
+        assert!(second.to_string_lossy().ends_with(".1"), "{second:?}");
+        assert_eq!(again, first);
+    }
+
+    /// OpenSSL, when installed, finds the CA by its hashed name and checks the server
+    /// certificates with it as a client would.
+    #[test]
+    fn openssl_finds_the_ca_in_the_cert_dir_when_it_is_installed() {
         let ca = TestCa::new();
         let dir = std::env::temp_dir().join(format!("sandbox-tls-hash-{}", std::process::id()));
         let hashed = ca.write_cert_dir(&dir).unwrap();
-        assert!(dir.join("ca.pem").is_file());
-        let out = std::process::Command::new("openssl")
-            .args(["x509", "-noout", "-subject_hash", "-in"])
-            .arg(&hashed)
-            .output();
+        let openssl = |args: &[&str], cert: &str| {
+            let file = dir.join("leaf.crt");
+            std::fs::write(&file, cert).unwrap();
+            std::process::Command::new("openssl")
+                .args(args)
+                .arg(&file)
+                .output()
+        };
+        let hash = openssl(&["x509", "-noout", "-subject_hash", "-in"], ca.cert_pem());
+        let good = openssl(
+            &[
+                "verify",
+                "-CApath",
+                dir.to_str().unwrap(),
+                "-purpose",
+                "sslserver",
+            ],
+            &ca.server_cert().chain_pem(),
+        );
+        let expired = openssl(
+            &["verify", "-CApath", dir.to_str().unwrap()],
+            &ca.expired_server_cert().chain_pem(),
+        );
         let _ = std::fs::remove_dir_all(&dir);
-        let Ok(out) = out else { return }; // no openssl here: nothing to compare with
-        assert!(out.status.success(), "openssl failed: {out:?}");
+        let (Ok(hash), Ok(good), Ok(expired)) = (hash, good, expired) else {
+            return; // no openssl here: nothing to compare with
+        };
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&hash.stdout).trim(),
             ca.subject_hash()
+        );
+        assert!(hashed
+            .to_string_lossy()
+            .ends_with(&format!("{}.0", ca.subject_hash())));
+        assert!(good.status.success(), "{good:?}");
+        assert!(!expired.status.success(), "{expired:?}");
+        assert!(
+            String::from_utf8_lossy(&expired.stdout).contains("expired")
+                || String::from_utf8_lossy(&expired.stderr).contains("expired"),
+            "{expired:?}"
         );
     }
 }

@@ -98,15 +98,14 @@ fn every_fake_answers_over_https_to_a_client_trusting_the_test_ca() {
 
     let github = GitHub::start_tls(&cert);
     assert!(github.url().starts_with("https://127.0.0.1:"));
-    let auth = format!("Bearer {}", github.token());
-    let (status, body) = get(
-        &agent,
-        &format!("{}/rate_limit", github.url()),
-        &[("Authorization", &auth)],
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"core\""), "{body}");
+    // A repository it does not serve: GitHub's 404, with its rate-limit headers.
+    let resp = agent
+        .get(format!("{}/repos/acme/none/compare/a...b", github.url()))
+        .header("Authorization", format!("Bearer {}", github.token()))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert!(resp.headers().contains_key("X-RateLimit-Limit"), "{resp:?}");
 
     let slack = Slack::start_tls(&cert);
     for url in [slack.url(), slack.api_url(), slack.webhook_url()] {
@@ -196,6 +195,9 @@ fn a_certificate_from_an_unknown_ca_is_refused_as_unknown_issuer() {
     assert!(err.contains("UnknownIssuer"), "{err}");
     let err = handshake_error(&ca, &ServerCert::self_signed());
     assert!(err.contains("UnknownIssuer"), "{err}");
+    // Another test's CA is just as unknown.
+    let err = handshake_error(&ca, &TestCa::new().server_cert());
+    assert!(err.contains("UnknownIssuer"), "{err}");
     // And the good certificate, to a client that trusts only the web's roots.
     let app = Target::start_tls(&ca.server_cert());
     let err = get(&client(None), &app.url("/"), &[]).unwrap_err();
@@ -252,7 +254,13 @@ fn the_ca_is_written_for_ssl_cert_file_and_ssl_cert_dir() {
     assert_eq!(name, format!("{}.0", ca.subject_hash()));
     assert_eq!(name.len(), 10);
     assert_eq!(std::fs::read_to_string(&hashed).unwrap(), pem);
-    assert_eq!(std::fs::read_to_string(certs.join("ca.pem")).unwrap(), pem);
+    let plain = certs.join(format!("{}.pem", ca.subject_hash()));
+    assert_eq!(std::fs::read_to_string(plain).unwrap(), pem);
+    // A second CA goes beside the first.
+    let other = TestCa::new();
+    let second = other.write_cert_dir(&certs).unwrap();
+    assert_ne!(second, hashed);
+    assert_eq!(std::fs::read_dir(&certs).unwrap().count(), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

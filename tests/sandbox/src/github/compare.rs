@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{error, MAX_PER_PAGE};
 use crate::server::{Request, Response};
 
-fn git(repo: &Path, args: &[&str]) -> Option<String> {
+pub(super) fn git(repo: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -28,7 +28,7 @@ fn git(repo: &Path, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
 
-fn resolve(repo: &Path, rev: &str) -> Option<String> {
+pub(super) fn resolve(repo: &Path, rev: &str) -> Option<String> {
     if rev.starts_with('-') {
         return None;
     }
@@ -45,9 +45,15 @@ fn resolve(repo: &Path, rev: &str) -> Option<String> {
 
 /// The commits of `range` (`git log` arguments) as GitHub renders them, oldest first.
 fn commits(web: &str, api: &str, repo: &Path, range: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--reverse"];
+    args.extend_from_slice(range);
+    log(web, api, repo, &args)
+}
+
+/// The commits `git log` lists with `args`, in its order, as GitHub renders them.
+pub(super) fn log(web: &str, api: &str, repo: &Path, range: &[&str]) -> Vec<Value> {
     let mut args = vec![
         "log",
-        "--reverse",
         "--format=%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI%x1f%T%x1f%B%x1e",
     ];
     args.extend_from_slice(range);

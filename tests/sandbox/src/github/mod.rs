@@ -1,28 +1,78 @@
 //! A fake GitHub REST API that answers like GitHub's REST reference describes it, scriptable
-//! per test.
+//! per test. `tests/github_schema.rs` holds every answer to GitHub's own OpenAPI description
+//! (API version 2022-11-28).
 //!
 //! What it reproduces: `Authorization: Bearer|token` checks (401 `Bad credentials` for a wrong
 //! token; repositories are private, so no token reads as 404 `Not Found`), the required
 //! `User-Agent` (403 without one), the primary rate limit with its `X-RateLimit-Limit`,
 //! `-Remaining`, `-Reset`, `-Used` and `-Resource` headers on every answer (403 once used
 //! up), injected failures such as a secondary rate limit (429 with `Retry-After`), error
-//! bodies `{"message", "documentation_url"}`, `Link` pagination with `page` and `per_page`,
-//! and every request recorded.
+//! bodies `{"message", "documentation_url", "status"}`, `Link` pagination with `page` and
+//! `per_page`, and every request recorded.
 //!
-//! Endpoints:
-//! - `GET /repos/{owner}/{repo}/compare/{base}...{head}` ([`compare`]), computed with the `git`
-//!   command from a real repository the test registers with [`GitHub::add_repo`].
-//! - `GET /repos/acme/shop/actions/...` ([`actions`]): workflow runs and their jobs, driven by a
-//!   simulation of runs that test, wait for an approval, reach the lock's job and finish.
+//! Endpoints (all `GET`; anything else is a 404):
+//! - `/repos/{owner}/{repo}/compare/{base}...{head}` (`compare`), and
+//!   `/repos/{owner}/{repo}/commits` and `/repos/{owner}/{repo}/commits/{ref}` (`commits`),
+//!   computed with the `git` command from a real repository the test registers with
+//!   [`GitHub::add_repo`].
+//! - `/repos/acme/shop/actions/runs`, `.../workflows/{workflow}/runs`, `.../runs/{id}`,
+//!   `.../runs/{id}/jobs` and `.../runs/{id}/attempts/{n}/jobs` ([`actions`]): workflow runs
+//!   and their jobs, driven by a simulation of runs that are held, test, wait for an approval,
+//!   reach the lock's job and finish, or that the harness ends with any conclusion
+//!   ([`GitHub::conclude`]) or re-runs ([`GitHub::rerun`]).
+//! - `/rate_limit`: the primary limit as it stands, under `resources.core` and `rate`.
+//!
+//! Where GitHub's description does not settle a behaviour, the fake does this:
+//! - **Order of runs**: newest first by creation, which is by id. A re-run keeps its place:
+//!   it keeps its id, `run_number` and `created_at`, as on GitHub, where a listing does not
+//!   move a re-run to the top.
+//! - **A re-run**: a new attempt of the whole run. `run_attempt` goes up by one,
+//!   `run_started_at` becomes now, `previous_attempt_url` points at `attempts/{n-1}`,
+//!   `conclusion` is `null` again and every job starts over under a new id (re-running only
+//!   the failed jobs is not modelled). The jobs of the replaced attempt are kept as they stood
+//!   when it was replaced: `attempts/{n}/jobs` serves them, `jobs?filter=all` lists every
+//!   attempt's jobs (oldest attempt first), `filter=latest` (the default) only the current
+//!   one; an attempt that does not exist is a 404.
+//! - **Statuses**: a run is `requested`, `queued` or `pending` while held (its first job shows
+//!   the same status), `in_progress` while any job runs, `waiting` while the lock's job waits
+//!   for an approval, then `completed`. A job that has not started answers its creation time
+//!   as `started_at` (the description requires one; GitHub does the same). A run ended with
+//!   `startup_failure` has no jobs; with `stale`, its unfinished jobs end `cancelled`; with any
+//!   other conclusion, its unfinished jobs end with that conclusion. The `status` filter
+//!   matches a run's `status` or its `conclusion`, exactly.
+//! - **Pagination**: `per_page` defaults to 30 and is clamped to 1..=100 (to 1..=250 on a
+//!   comparison, whose default is 250; [`GitHub::set_runs_page_cap`] and
+//!   [`GitHub::set_page_cap`] lower the caps); a `per_page` or `page` that is not a number
+//!   reads as its default, and a `page` below 1 as 1. A page past the last is an empty list,
+//!   `total_count` unchanged, with only `prev` and `first` links. `total_count` counts what the
+//!   filters select. A listing that fits one page has no `Link` header.
+//! - **`Link`**: absolute URLs on the fake's own base (what `GITHUB_API_URL` points at), with
+//!   the request's path and its other query parameters kept as sent and in order, then
+//!   `per_page` and `page` (a comparison's links carry only `per_page` and `page`); the
+//!   relations come in the order `prev`, `first`, `next`, `last`.
+//!   Clients are meant to follow `rel="next"` verbatim, which is all this settles.
+//! - **Rate limit**: every request that gets past the token and `User-Agent` checks counts
+//!   against the primary limit (5,000 an hour; a 401, the 403 for a missing `User-Agent` and
+//!   an injected failure do not count), and every answer, errors included, carries the headers of the token's
+//!   window with `X-RateLimit-Resource: core`. `GET /rate_limit` does not count and still
+//!   answers once the limit is used up, as GitHub documents; without a token its body shows
+//!   the 60 requests an hour of anonymous callers.
+//! - **Errors**: a revision a listing starts from that does not exist is a 404
+//!   `No commit found for SHA: …`, one commit that does not exist a 422 with the same message,
+//!   a repository without commits a 409 `Git Repository is empty.`, and two commits without a
+//!   common ancestor a 404. [`GitHub::fail_next`] answers with GitHub's messages for the
+//!   status (`Validation Failed` for 422, `Server Error` for 500, ...).
 //!
 //! Tokens issued with [`GitHub::issue_token`] carry a label; [`GitHub::request_count`] counts
 //! the requests made with each, so tests and the benchmark can count requests per build.
 //!
-//! Known divergences: no `files` or `author`/`committer` user objects (always `null`), no
-//! GraphQL, no conditional requests, and the rate limit's window is one hour unless a test
-//! sets when it resets ([`GitHub::set_rate_limit_reset_in`]).
+//! Known divergences: no deployments (a 404), no `files` in commits and comparisons, commit
+//! `author`/`committer` user objects always `null`, no GraphQL, no conditional requests (so
+//! never a 304), and the rate limit's window is one hour unless a test sets when it resets
+//! ([`GitHub::set_rate_limit_reset_in`]).
 
 pub mod actions;
+mod commits;
 mod compare;
 
 use std::collections::HashMap;
@@ -252,8 +302,8 @@ impl GitHub {
         loop {
             match self.lock_job_status(run).as_str() {
                 "in_progress" => return true,
-                "never" | "success" | "failure" => return false,
-                _ => {}
+                "not created" | "waiting" | "queued" | "pending" | "requested" => {}
+                _ => return false,
             }
             if std::time::Instant::now() >= until {
                 return false;
@@ -271,6 +321,14 @@ impl GitHub {
     /// Ends the run's lock job (and with it the run).
     pub fn finish_run(&self, run: &RunRef, success: bool) {
         lock(&self.shared).actions.finish(run, success);
+    }
+
+    /// Ends the run now with `conclusion`, one of [`actions::RUN_CONCLUSIONS`] (as when it is
+    /// cancelled, times out or goes stale): jobs still in flight end with the same conclusion
+    /// (`cancelled` for `stale`); after `startup_failure` the run shows no jobs, as none
+    /// ever started.
+    pub fn conclude(&self, run: &RunRef, conclusion: &'static str) {
+        lock(&self.shared).actions.conclude(run, conclusion);
     }
 
     /// Approves the environment the run's lock job waits for.
@@ -296,6 +354,110 @@ impl GitHub {
 impl Drop for GitHub {
     fn drop(&mut self) {
         self.server.take();
+    }
+}
+
+/// A user as GitHub's `simple-user` renders one.
+pub(crate) fn user(api: &str, login: &str) -> serde_json::Value {
+    let id = login.bytes().fold(1_000u64, |h, b| h * 31 + u64::from(b)) % 100_000_000;
+    let url = format!("{api}/users/{login}");
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": format!("U_{id}"),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        "gravatar_id": "",
+        "url": url,
+        "html_url": format!("https://github.com/{login}"),
+        "followers_url": format!("{url}/followers"),
+        "following_url": format!("{url}/following{{/other_user}}"),
+        "gists_url": format!("{url}/gists{{/gist_id}}"),
+        "starred_url": format!("{url}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{url}/subscriptions"),
+        "organizations_url": format!("{url}/orgs"),
+        "repos_url": format!("{url}/repos"),
+        "events_url": format!("{url}/events{{/privacy}}"),
+        "received_events_url": format!("{url}/received_events"),
+        "type": "User",
+        "site_admin": false,
+    })
+}
+
+/// A repository as GitHub's `minimal-repository` renders one (private, as the fake's are).
+pub(crate) fn repository(api: &str, full_name: &str) -> serde_json::Value {
+    let (owner, name) = full_name.split_once('/').unwrap_or((full_name, full_name));
+    let id = full_name.bytes().fold(7u64, |h, b| h * 31 + u64::from(b)) % 1_000_000_000;
+    let url = format!("{api}/repos/{full_name}");
+    let mut repo = json!({
+        "id": id,
+        "node_id": format!("R_{id}"),
+        "name": name,
+        "full_name": full_name,
+        "owner": user(api, owner),
+        "private": true,
+        "html_url": format!("https://github.com/{full_name}"),
+        "description": null,
+        "fork": false,
+        "url": url,
+    });
+    let templates = [
+        ("archive_url", "/{archive_format}{/ref}"),
+        ("assignees_url", "/assignees{/user}"),
+        ("blobs_url", "/git/blobs{/sha}"),
+        ("branches_url", "/branches{/branch}"),
+        ("collaborators_url", "/collaborators{/collaborator}"),
+        ("comments_url", "/comments{/number}"),
+        ("commits_url", "/commits{/sha}"),
+        ("compare_url", "/compare/{base}...{head}"),
+        ("contents_url", "/contents/{+path}"),
+        ("contributors_url", "/contributors"),
+        ("deployments_url", "/deployments"),
+        ("downloads_url", "/downloads"),
+        ("events_url", "/events"),
+        ("forks_url", "/forks"),
+        ("git_commits_url", "/git/commits{/sha}"),
+        ("git_refs_url", "/git/refs{/sha}"),
+        ("git_tags_url", "/git/tags{/sha}"),
+        ("hooks_url", "/hooks"),
+        ("issue_comment_url", "/issues/comments{/number}"),
+        ("issue_events_url", "/issues/events{/number}"),
+        ("issues_url", "/issues{/number}"),
+        ("keys_url", "/keys{/key_id}"),
+        ("labels_url", "/labels{/name}"),
+        ("languages_url", "/languages"),
+        ("merges_url", "/merges"),
+        ("milestones_url", "/milestones{/number}"),
+        (
+            "notifications_url",
+            "/notifications{?since,all,participating}",
+        ),
+        ("pulls_url", "/pulls{/number}"),
+        ("releases_url", "/releases{/id}"),
+        ("stargazers_url", "/stargazers"),
+        ("statuses_url", "/statuses/{sha}"),
+        ("subscribers_url", "/subscribers"),
+        ("subscription_url", "/subscription"),
+        ("tags_url", "/tags"),
+        ("teams_url", "/teams"),
+        ("trees_url", "/git/trees{/sha}"),
+    ];
+    for (key, tail) in templates {
+        repo[key] = json!(format!("{url}{tail}"));
+    }
+    repo
+}
+
+/// The message GitHub answers an injected failure of `status` with.
+fn failure_message(status: u16) -> &'static str {
+    match status {
+        401 => "Bad credentials",
+        404 => "Not Found",
+        409 => "Conflict",
+        422 => "Validation Failed",
+        500 => "Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Error",
     }
 }
 
@@ -376,8 +538,12 @@ fn route(state: &mut State, req: &Request) -> Response {
                 state.rate_remaining = 0;
                 error(403, "API rate limit exceeded for installation ID 1.")
             }
-            status => error(status, "Server Error"),
+            status => error(status, failure_message(status)),
         };
+    }
+    if req.method == "GET" && req.path == "/rate_limit" {
+        // Reading the rate limit does not count against it.
+        return rate_limit(state, authenticated);
     }
     if state.rate_remaining == 0 {
         return error(403, "API rate limit exceeded for installation ID 1.");
@@ -388,6 +554,22 @@ fn route(state: &mut State, req: &Request) -> Response {
     }
     let parts: Vec<&str> = req.path.trim_start_matches('/').splitn(5, '/').collect();
     match parts.as_slice() {
+        ["repos", owner, repo, "commits", rest @ ..] if rest.len() <= 1 => {
+            let full_name = format!("{owner}/{repo}").to_ascii_lowercase();
+            match (authenticated, state.repos.get(&full_name)) {
+                (true, Some(path)) => {
+                    let web = format!("https://github.com/{owner}/{repo}");
+                    let api = format!("{}/repos/{owner}/{repo}", state.url);
+                    match rest.first() {
+                        None => commits::list(&state.url, &web, &api, path, req),
+                        Some(reference) => {
+                            commits::one(&web, &api, path, &percent_decode(reference))
+                        }
+                    }
+                }
+                _ => error(404, "Not Found"),
+            }
+        }
         ["repos", owner, repo, "compare", basehead] => {
             let full_name = format!("{owner}/{repo}").to_ascii_lowercase();
             match (authenticated, state.repos.get(&full_name)) {
@@ -414,6 +596,41 @@ fn route(state: &mut State, req: &Request) -> Response {
         }
         _ => error(404, "Not Found"),
     }
+}
+
+/// `GET /rate_limit`: the primary limit as it stands (`core`), and GitHub's fixed limits
+/// for the other resources. Without a token, the 60 requests an hour of anonymous callers.
+fn rate_limit(state: &State, authenticated: bool) -> Response {
+    let core = if authenticated {
+        json!({
+            "limit": state.rate_limit,
+            "remaining": state.rate_remaining,
+            "reset": state.rate_reset,
+            "used": state.rate_limit - state.rate_remaining,
+            "resource": "core",
+        })
+    } else {
+        json!({"limit": 60, "remaining": 60, "reset": state.rate_reset, "used": 0, "resource": "core"})
+    };
+    let fixed = |limit: u64, secs: u64| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        json!({"limit": limit, "remaining": limit, "reset": now + secs, "used": 0})
+    };
+    let body = json!({
+        "resources": {
+            "core": core,
+            "search": fixed(30, 60),
+            "graphql": fixed(5000, 3600),
+            "code_search": fixed(10, 60),
+            "integration_manifest": fixed(5000, 3600),
+            "actions_runner_registration": fixed(10000, 3600),
+        },
+        "rate": core,
+    });
+    Response::new(200, JSON, body.to_string())
 }
 
 /// Decodes `%XX` escapes (GitHub accepts escaped revision names in paths).

@@ -469,7 +469,8 @@ fn fetch_source(state: &State, url: &str) -> Result<Vec<u8>, u16> {
 /// Validates the body of `POST /apps/{app}/builds` and starts the build.
 ///
 /// Divergence: Heroku requires an `https://` `source_blob.url` ("https is required for
-/// source_blob:url"); the sandbox serves plain HTTP on loopback, so `http://` is accepted too.
+/// source_blob:url"); the sandbox serves plain HTTP on loopback unless started with TLS, so
+/// `http://` is accepted too.
 fn create_build(
     state: &mut State,
     app: usize,
