@@ -18,6 +18,7 @@ use anyhow::{anyhow, Result};
 use ureq::Agent;
 
 use crate::ci;
+use crate::network;
 
 /// The user agent sent with every request.
 pub const USER_AGENT: &str = concat!("shipline/", env!("CARGO_PKG_VERSION"));
@@ -224,6 +225,7 @@ impl Client {
     /// A client for `service` at `base` (no trailing slash needed). `refill` is how long the
     /// service takes to give back one rate-limit token (Heroku: 0.8 s).
     pub fn new(service: &'static str, base: &str, refill: Duration) -> Client {
+        let network = network::get().ok();
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(USER_AGENT)
@@ -231,6 +233,12 @@ impl Client {
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
             .max_redirects(0)
+            .tls_config(network.map(|n| n.tls()).unwrap_or_default())
+            .proxy(
+                network
+                    .and_then(|n| n.proxy_for_scheme(base))
+                    .map(|r| r.proxy.clone()),
+            )
             .build();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -354,7 +362,8 @@ impl Client {
                     std::thread::sleep(wait);
                 }
                 Err(failure) => {
-                    let may_retry = request.retry == Retry::Idempotent || failure.before_sending;
+                    let may_retry = !failure.permanent
+                        && (request.retry == Retry::Idempotent || failure.before_sending);
                     let wait = self.backoff.delay(attempt, self.jitter());
                     if !may_retry || attempt >= self.backoff.attempts || !self.fits_deadline(wait) {
                         return Err(anyhow!(TransportError {
@@ -472,12 +481,13 @@ impl Client {
                 let file = std::fs::File::open(path).map_err(|e| Failure {
                     cause: format!("could not open {}: {e}", path.display()),
                     before_sending: true,
+                    permanent: false,
                 })?;
                 let req = builder.body(file).map_err(Failure::local)?;
                 self.agent.run(req)
             }
         };
-        let mut response = result.map_err(Failure::from_ureq)?;
+        let mut response = result.map_err(|e| Failure::from_ureq(e, url))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -494,7 +504,7 @@ impl Client {
             .with_config()
             .limit(32 * 1024 * 1024)
             .read_to_vec()
-            .map_err(Failure::from_ureq)?;
+            .map_err(|e| Failure::from_ureq(e, url))?;
         Ok(Reply {
             status,
             headers,
@@ -526,7 +536,7 @@ impl Client {
             anyhow!(TransportError {
                 service: self.service,
                 request: shown.clone(),
-                cause: Failure::from_ureq(e).cause,
+                cause: Failure::from_ureq(e, &url).cause,
                 attempts: 1,
             })
         })?;
@@ -658,25 +668,35 @@ pub fn probe(
     follow_redirects: bool,
     timeout: Duration,
 ) -> Probe {
-    let agent: Agent = Agent::config_builder()
-        .http_status_as_error(false)
-        .user_agent(USER_AGENT)
-        .timeout_global(Some(timeout))
-        .max_redirects(0)
-        .build()
-        .into();
+    let network = network::get().ok();
+    let agent_for = |url: &str| -> Agent {
+        Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(USER_AGENT)
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .tls_config(network.map(|n| n.tls()).unwrap_or_default())
+            .proxy(
+                network
+                    .and_then(|n| n.proxy_for_scheme(url))
+                    .map(|r| r.proxy.clone()),
+            )
+            .build()
+            .into()
+    };
     let started = Instant::now();
     let origin = origin_of(url);
     let mut current = url.to_string();
     let mut hops = 0;
     loop {
+        let agent = agent_for(&current);
         let mut request = agent.get(&current);
         if origin_of(&current) == origin {
             for (name, value) in headers {
                 request = request.header(name.as_str(), value.as_str());
             }
         }
-        let probe = answer(request.call(), started);
+        let probe = answer(request.call(), &current, started);
         let next = match &probe {
             Probe::Answered {
                 status,
@@ -747,6 +767,7 @@ fn resolve(base: &str, location: &str) -> Option<String> {
 /// Reads an answer (or classifies the failure), timing it from `started`.
 fn answer(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    url: &str,
     started: Instant,
 ) -> Probe {
     let unreachable = |e: ureq::Error, started: Instant| {
@@ -755,14 +776,15 @@ fn answer(
             E::Timeout(_) => Unreachable::TimedOut,
             E::HostNotFound => Unreachable::Dns,
             E::ConnectionFailed => Unreachable::Refused,
+            _ if tls_error(&e).is_some() => Unreachable::Tls,
             E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
             E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Unreachable::TimedOut,
-            E::Tls(_) | E::Rustls(_) => Unreachable::Tls,
+            E::Tls(_) => Unreachable::Tls,
             _ => Unreachable::Other,
         };
         Probe::Unreachable {
             kind,
-            detail: scrub_urls(&e.to_string()),
+            detail: describe(&e, url),
             latency: started.elapsed(),
         }
     };
@@ -818,6 +840,8 @@ struct Failure {
     /// The request certainly did not reach the server (e.g. connection refused), so even a
     /// non-idempotent request may be sent again.
     before_sending: bool,
+    /// Trying again cannot help (a certificate the server will present again): no retry.
+    permanent: bool,
 }
 
 impl Failure {
@@ -825,28 +849,84 @@ impl Failure {
         Failure {
             cause: format!("could not build the request: {e}"),
             before_sending: true,
+            permanent: false,
         }
     }
 
-    fn from_ureq(e: ureq::Error) -> Failure {
-        use ureq::Error as E;
-        let (cause, before_sending) = match &e {
-            E::Timeout(t) => (format!("timed out ({t})"), false),
-            E::HostNotFound => ("host not found".to_string(), true),
-            E::ConnectionFailed => ("could not connect".to_string(), true),
-            E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                (format!("could not connect: {io}"), true)
-            }
-            E::Io(io) => (format!("connection error: {io}"), false),
-            E::Tls(t) => (format!("TLS error: {t}"), true),
-            E::Rustls(t) => (format!("TLS error: {t}"), true),
-            other => (other.to_string(), false),
-        };
+    /// What went wrong with a request to `url`, in the user's words: a TLS failure says what
+    /// to do and is not retried; a failure reaching a proxy names the variable that set it.
+    fn from_ureq(e: ureq::Error, url: &str) -> Failure {
+        let permanent = tls_error(&e).is_some();
+        let before_sending = matches!(
+            &e,
+            ureq::Error::HostNotFound
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::Rustls(_)
+                | ureq::Error::Tls(_)
+        ) || matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
         Failure {
-            cause: scrub_urls(&cause),
+            cause: describe(&e, url),
             before_sending,
+            permanent,
         }
     }
+}
+
+/// One line for a failed request to `url`: a TLS failure says what to do (see
+/// [`network::explain_tls`]); a failure on the way through a proxy names the variable that set
+/// it. Never a credential.
+fn describe(e: &ureq::Error, url: &str) -> String {
+    use ureq::Error as E;
+    let host = host_of(url);
+    if let Some(tls) = tls_error(e) {
+        return ci::redact(&network::explain_tls(&host, tls));
+    }
+    let cause = match e {
+        E::Timeout(t) => format!("timed out ({t})"),
+        E::HostNotFound => "host not found".to_string(),
+        E::ConnectionFailed => "could not connect".to_string(),
+        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("could not connect: {io}")
+        }
+        E::Io(io) => format!("connection error: {io}"),
+        E::Tls(t) => format!("TLS error with {host}: {t}"),
+        other => other.to_string(),
+    };
+    let mut cause = scrub_urls(&cause);
+    let connecting = matches!(
+        e,
+        E::HostNotFound | E::ConnectionFailed | E::ConnectProxyFailed(_) | E::Timeout(_)
+    ) || matches!(e, E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
+    if let Some(route) = network::get().ok().and_then(|n| n.route_for(url)) {
+        if connecting {
+            cause = format!(
+                "{cause}, through the proxy {} that {} names: check that it is up and lets this runner through, or add {host} to NO_PROXY",
+                route.shown, route.var
+            );
+        }
+    }
+    ci::redact(&cause)
+}
+
+/// The TLS failure behind an error, wherever ureq carries it: its own variant, or inside the
+/// I/O error of the connection (how a handshake failure usually arrives).
+fn tls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(t) => Some(t),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// The host (and port) of a URL, for messages.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority
+        .rsplit('@')
+        .next()
+        .unwrap_or(authority)
+        .to_string()
 }
 
 /// Shows a request target without its query string (a pre-signed URL's signature is a

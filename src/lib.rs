@@ -12,6 +12,7 @@ pub mod github;
 pub mod heroku;
 pub mod http;
 pub mod message;
+pub mod network;
 pub mod notes;
 pub mod outcome;
 pub mod slack;

@@ -16,6 +16,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !matches!(command, Command::Help(_) | Command::Version) {
+        // A CA file or proxy URL that cannot be used is a configuration error, found before
+        // the step does anything.
+        if let Err(why) = shipline::network::get() {
+            ci::error(&why);
+            return ExitCode::from(2);
+        }
+    }
     let result = match command {
         Command::Help(text) => {
             print!("{text}");

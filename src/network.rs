@@ -1,0 +1,343 @@
+//! The network as a runner's administrators set it up: which certificate authorities to trust
+//! and which proxy to go through. Read once from the environment, the way curl, git and
+//! OpenSSL-based tools read it, and applied to every request (the API clients, the upload and
+//! output streams, the health checks).
+//!
+//! - **Trust.** Mozilla's roots (compiled in) always; `SSL_CERT_FILE` (a PEM bundle) and
+//!   `SSL_CERT_DIR` (directories of PEM files, `:`-separated) add to them, for a private CA
+//!   (GitHub Enterprise Server, CircleCI server, a TLS-inspecting proxy);
+//!   `SHIPLINE_CA_STORE=system` adds the operating system's bundle, where administrators put
+//!   their CA with `update-ca-certificates`.
+//! - **Proxies.** `https://` URLs go through `HTTPS_PROXY`, `http://` ones through
+//!   `HTTP_PROXY`, either falling back to `ALL_PROXY` (each in upper or lower case); hosts in
+//!   `NO_PROXY` go direct. A proxy's credentials are registered as secrets and never shown.
+//! - **Failures that say what to do.** [`explain_tls`] turns a certificate error into one line
+//!   naming the host, what was wrong and the fix; such an error cannot heal by itself, so the
+//!   HTTP client does not retry it.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::Proxy;
+
+use crate::ci;
+
+/// The system bundles `SHIPLINE_CA_STORE=system` reads, the first that exists: Debian and
+/// Ubuntu, RHEL and Fedora, Alpine, openSUSE.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// A proxy and where it was configured.
+#[derive(Debug, Clone)]
+pub struct ProxyRoute {
+    /// The proxy, with `NO_PROXY` applied.
+    pub proxy: Proxy,
+    /// The variable that named it (`HTTPS_PROXY`, `https_proxy`, `ALL_PROXY`, …).
+    pub var: &'static str,
+    /// `scheme://host:port`, without credentials, for messages.
+    pub shown: String,
+}
+
+/// What every request is configured from.
+#[derive(Debug)]
+pub struct Network {
+    tls: TlsConfig,
+    /// Certificates added to Mozilla's roots, and from where, for the log.
+    pub added_roots: Vec<(String, usize)>,
+    https: Option<ProxyRoute>,
+    http: Option<ProxyRoute>,
+}
+
+static NETWORK: OnceLock<Result<Network, String>> = OnceLock::new();
+
+/// The network configuration, read from the environment on first use. `Err` is a
+/// configuration error (a CA file that cannot be read, a proxy URL that is not one), to be
+/// reported before the step does anything.
+pub fn get() -> Result<&'static Network, String> {
+    NETWORK
+        .get_or_init(|| Network::from_env(|name| std::env::var(name).ok()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+impl Network {
+    /// Reads the configuration through `var` (an environment lookup).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Network, String> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()))
+            .collect();
+        let mut added_roots = Vec::new();
+        if let Some(file) = var("SSL_CERT_FILE") {
+            let found = pem_certificates(Path::new(&file)).map_err(|why| {
+                format!("SSL_CERT_FILE names {file}, which {why}; point it at a PEM file of CA certificates, or unset it")
+            })?;
+            added_roots.push((format!("SSL_CERT_FILE {file}"), found.len()));
+            certs.extend(found);
+        }
+        if let Some(dirs) = var("SSL_CERT_DIR") {
+            for dir in dirs.split(':').filter(|d| !d.is_empty()) {
+                let found = dir_certificates(Path::new(dir)).map_err(|why| {
+                    format!("SSL_CERT_DIR names {dir}, which {why}; point it at a directory of PEM CA certificates, or unset it")
+                })?;
+                added_roots.push((format!("SSL_CERT_DIR {dir}"), found.len()));
+                certs.extend(found);
+            }
+        }
+        match var("SHIPLINE_CA_STORE").as_deref().map(str::trim) {
+            None | Some("mozilla") => {}
+            Some("system") => {
+                let bundle = SYSTEM_BUNDLES
+                    .iter()
+                    .find(|p| Path::new(p).is_file())
+                    .ok_or_else(|| {
+                        format!(
+                            "SHIPLINE_CA_STORE=system, but none of the system's CA bundles exists ({}); install the ca-certificates package, or use SSL_CERT_FILE",
+                            SYSTEM_BUNDLES.join(", ")
+                        )
+                    })?;
+                let found = pem_certificates(Path::new(bundle))
+                    .map_err(|why| format!("SHIPLINE_CA_STORE=system: {bundle} {why}"))?;
+                added_roots.push((format!("the system's CA bundle {bundle}"), found.len()));
+                certs.extend(found);
+            }
+            Some(other) => {
+                return Err(format!(
+                    "SHIPLINE_CA_STORE is `{other}`: use mozilla (the default: Mozilla's roots) or system (those and the operating system's CA bundle)"
+                ))
+            }
+        }
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::new_with_certs(&certs))
+            .build();
+        let no_proxy = var("NO_PROXY").or_else(|| var("no_proxy"));
+        let route = |names: &[&'static str]| -> Result<Option<ProxyRoute>, String> {
+            let Some((name, value)) = names.iter().find_map(|n| Some((*n, var(n)?))) else {
+                return Ok(None);
+            };
+            proxy_route(name, &value, no_proxy.as_deref()).map(Some)
+        };
+        Ok(Network {
+            tls,
+            added_roots,
+            https: route(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])?,
+            http: route(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])?,
+        })
+    }
+
+    /// The TLS configuration: Mozilla's roots and the ones added.
+    pub fn tls(&self) -> TlsConfig {
+        self.tls.clone()
+    }
+
+    /// The proxy for requests to `url`'s scheme (`NO_PROXY` is applied per host by the proxy
+    /// itself; [`Network::route_for`] says whether a given URL goes through it).
+    pub fn proxy_for_scheme(&self, url: &str) -> Option<&ProxyRoute> {
+        if url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        {
+            self.https.as_ref()
+        } else {
+            self.http.as_ref()
+        }
+    }
+
+    /// The proxy a request to `url` goes through, if any.
+    pub fn route_for(&self, url: &str) -> Option<&ProxyRoute> {
+        let route = self.proxy_for_scheme(url)?;
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        (!route.proxy.is_no_proxy(&uri)).then_some(route)
+    }
+}
+
+/// Parses a proxy URL from `var`, with `NO_PROXY`'s hosts going direct.
+fn proxy_route(
+    var: &'static str,
+    value: &str,
+    no_proxy: Option<&str>,
+) -> Result<ProxyRoute, String> {
+    let parsed = Proxy::new(value.trim()).map_err(|e| {
+        format!(
+            "{var} is not a proxy URL such as http://proxy.example:3128 ({e}; its value is not shown: it may hold credentials)"
+        )
+    })?;
+    let scheme = parsed.protocol();
+    if !matches!(
+        scheme,
+        ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+    ) {
+        return Err(format!(
+            "{var} names a {scheme:?} proxy; shipline goes through HTTP(S) proxies (http://host:port, with CONNECT for https)"
+        ));
+    }
+    let mut builder = Proxy::builder(scheme)
+        .host(parsed.host())
+        .port(parsed.port());
+    if let Some(user) = parsed.username() {
+        ci::register_secret(user);
+        builder = builder.username(user);
+    }
+    if let Some(password) = parsed.password() {
+        ci::register_secret(password);
+        builder = builder.password(password);
+    }
+    for host in no_proxy
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        builder = builder.no_proxy(host);
+    }
+    let proxy = builder
+        .build()
+        .map_err(|e| format!("{var} is not a usable proxy URL ({e})"))?;
+    let shown = format!(
+        "{}://{}:{}",
+        if scheme == ureq::ProxyProtocol::Https {
+            "https"
+        } else {
+            "http"
+        },
+        parsed.host(),
+        parsed.port()
+    );
+    Ok(ProxyRoute { proxy, var, shown })
+}
+
+/// Every certificate of a PEM file; `Err` says what is wrong with it.
+fn pem_certificates(path: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
+    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&bytes)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(cert)) => Some(cert),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    Ok(certs)
+}
+
+/// Every certificate of the PEM files of a directory (OpenSSL's hashed `*.0` links and
+/// `*.pem`/`*.crt` files alike); files that hold none are passed over.
+fn dir_certificates(dir: &Path) -> Result<Vec<Certificate<'static>>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot be read ({e})"))?;
+    let mut certs = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            if let Ok(found) = pem_certificates(&path) {
+                certs.extend(found);
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
+/// One line for a TLS failure talking to `host`: what was wrong and what to do. A certificate
+/// error is permanent, so the caller does not retry it.
+pub fn explain_tls(host: &str, error: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => format!(
+                "the TLS certificate of {host} is signed by an authority shipline does not trust: add your CA's certificate (PEM) with SSL_CERT_FILE or SSL_CERT_DIR, or SHIPLINE_CA_STORE=system when it is in the system's store"
+            ),
+            C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+                "the TLS certificate of {host} is not for {host}: check the URL's host name (a certificate names the hosts it serves)"
+            ),
+            C::Expired | C::ExpiredContext { .. } => format!(
+                "the TLS certificate of {host} has expired: renew it on the server (or check this machine's clock)"
+            ),
+            C::NotValidYet | C::NotValidYetContext { .. } => format!(
+                "the TLS certificate of {host} is not valid yet: check this machine's clock, or the certificate's start date"
+            ),
+            other => format!("the TLS certificate of {host} was refused ({other:?}): check the server's certificate chain"),
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => format!(
+            "{host} does not speak TLS on this port (a plain-HTTP server?): use the https:// port of the service, or http:// only for this machine"
+        ),
+        other => format!("TLS with {host} failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn proxies_follow_the_scheme_and_no_proxy() {
+        let net = Network::from_env(env(&[
+            ("HTTPS_PROXY", "http://user:pa55word@proxy.corp:3128"),
+            ("http_proxy", "http://plain.corp:8080"),
+            ("NO_PROXY", "127.0.0.1, .internal.corp"),
+        ]))
+        .unwrap();
+        let https = net.route_for("https://api.heroku.com/apps").unwrap();
+        assert_eq!(
+            (https.var, https.shown.as_str()),
+            ("HTTPS_PROXY", "http://proxy.corp:3128")
+        );
+        let http = net.route_for("http://example.com/health").unwrap();
+        assert_eq!(
+            (http.var, http.shown.as_str()),
+            ("http_proxy", "http://plain.corp:8080")
+        );
+        assert!(net.route_for("https://git.internal.corp/api").is_none());
+        assert!(net.route_for("http://127.0.0.1:8080/x").is_none());
+        let all = Network::from_env(env(&[("ALL_PROXY", "http://all.corp:1")])).unwrap();
+        assert_eq!(
+            all.route_for("https://slack.com/api").unwrap().var,
+            "ALL_PROXY"
+        );
+        assert!(Network::from_env(env(&[]))
+            .unwrap()
+            .route_for("https://x/")
+            .is_none());
+    }
+
+    #[test]
+    fn configuration_errors_name_the_variable_never_the_credentials() {
+        let err = Network::from_env(env(&[("HTTPS_PROXY", "http://u:s3cr3t@")])).unwrap_err();
+        assert!(
+            err.starts_with("HTTPS_PROXY") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+        let err = Network::from_env(env(&[("SSL_CERT_FILE", "/nonexistent/ca.pem")])).unwrap_err();
+        assert!(
+            err.contains("SSL_CERT_FILE names /nonexistent/ca.pem"),
+            "{err}"
+        );
+        let err = Network::from_env(env(&[("SHIPLINE_CA_STORE", "windows")])).unwrap_err();
+        assert!(err.contains("SHIPLINE_CA_STORE"), "{err}");
+    }
+
+    #[test]
+    fn certificate_errors_say_what_to_do() {
+        use rustls::CertificateError as C;
+        let line = |e| explain_tls("ghe.corp", &rustls::Error::InvalidCertificate(e));
+        assert!(line(C::UnknownIssuer).contains("SSL_CERT_FILE"));
+        assert!(line(C::NotValidForName).contains("not for ghe.corp"));
+        assert!(line(C::Expired).contains("expired"));
+    }
+}
