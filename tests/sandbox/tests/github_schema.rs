@@ -649,6 +649,15 @@ fn history() -> PathBuf {
     dir
 }
 
+/// Who asks, for the error answers.
+enum Caller {
+    Token,
+    WrongToken,
+    NoToken,
+    NoAgent,
+    NoActions,
+}
+
 const RUNS: Option<(&str, &str)> = Some(("workflow_runs", "total_count"));
 const JOBS: Option<(&str, &str)> = Some(("jobs", "total_count"));
 
@@ -736,23 +745,16 @@ fn sandbox_answers_match_githubs_openapi_description() {
         RUNS,
     );
     assert!(on_main.iter().all(|r| r["head_branch"] == "main"));
-    let filters = [
-        "completed",
-        "action_required",
-        "cancelled",
-        "failure",
-        "neutral",
-        "skipped",
-        "stale",
-        "success",
-        "timed_out",
-        "in_progress",
-        "queued",
-        "requested",
-        "waiting",
-        "pending",
-        "startup_failure",
-    ];
+    // Every value the description lists for the `status` filter, and `startup_failure`.
+    let mut filters: Vec<&str> = spec
+        .pointer("/components/parameters/workflow-run-status/schema/enum")
+        .and_then(Value::as_array)
+        .expect("the runs' status filter is described")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(filters.len() >= 14, "{filters:?}");
+    filters.push("startup_failure");
     for status in filters {
         let found = c.all_pages(&format!("{base}/runs?status={status}"), RUNS);
         assert!(!found.is_empty(), "no run answers status={status}");
@@ -860,149 +862,84 @@ fn sandbox_answers_match_githubs_openapi_description() {
     assert_eq!(limit["resources"]["core"]["limit"], 5000);
     assert_eq!(c.get_as("/rate_limit", None, true).status, 200);
 
-    // Every error the fake gives.
-    let url_token = gh.issue_token_without_actions("no-actions");
-    let errors: Vec<(String, Option<String>, bool, u16)> = vec![
-        (format!("{base}/runs"), Some("ghs_wrong".into()), true, 401),
+    // Every error the fake gives, to the caller it answers so.
+    use Caller::*;
+    let no_actions = gh.issue_token_without_actions("no-actions");
+    let run = format!("{base}/runs/{}", rerun.id);
+    let errors = [
+        (WrongToken, "/repos/acme/shop/actions/runs", 401),
+        (WrongToken, "/repos/acme/shop/compare/main...v1", 401),
+        (WrongToken, "/repos/acme/shop/commits", 401),
+        (WrongToken, "/rate_limit", 401),
+        (NoToken, "{run}", 404),
+        (NoToken, "/repos/acme/shop/compare/main...v1", 404),
+        (NoToken, "/repos/acme/shop/commits/main", 404),
+        (NoAgent, "/repos/acme/shop/actions/runs", 403),
+        (NoActions, "{run}/jobs", 403),
         (
-            "/repos/acme/shop/compare/main...v1".into(),
-            Some("ghs_wrong".into()),
-            true,
-            401,
-        ),
-        (
-            "/repos/acme/shop/commits".into(),
-            Some("ghs_wrong".into()),
-            true,
-            401,
-        ),
-        ("/rate_limit".into(), Some("ghs_wrong".into()), true, 401),
-        (format!("{base}/runs/{}", rerun.id), None, true, 404),
-        ("/repos/acme/shop/compare/main...v1".into(), None, true, 404),
-        ("/repos/acme/shop/commits/main".into(), None, true, 404),
-        (format!("{base}/runs"), Some(gh.token().into()), false, 403),
-        (
-            format!("{base}/runs/{}/jobs", rerun.id),
-            Some(url_token.clone()),
-            true,
+            NoActions,
+            "/repos/acme/shop/actions/workflows/deploy.yml/runs",
             403,
         ),
+        (Token, "/repos/acme/shop/actions/runs/1", 404),
+        (Token, "/repos/acme/shop/actions/runs/1/jobs", 404),
         (
-            format!("{base}/workflows/deploy.yml/runs"),
-            Some(url_token),
-            true,
-            403,
-        ),
-        (format!("{base}/runs/1"), Some(gh.token().into()), true, 404),
-        (
-            format!("{base}/runs/1/jobs"),
-            Some(gh.token().into()),
-            true,
+            Token,
+            "/repos/acme/shop/actions/workflows/other.yml/runs",
             404,
         ),
-        (
-            format!("{base}/workflows/other.yml/runs"),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        (
-            "/repos/acme/other/actions/runs".into(),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        (
-            "/repos/acme/shop/compare/main...nope".into(),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        (
-            "/repos/acme/shop/compare/main...orphan".into(),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        (
-            "/repos/acme/shop/compare/main".into(),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        (
-            "/repos/acme/other/compare/a...b".into(),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        (
-            "/repos/acme/shop/commits?sha=nope".into(),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        (
-            "/repos/acme/shop/commits/nope".into(),
-            Some(gh.token().into()),
-            true,
-            422,
-        ),
-        (
-            "/repos/acme/empty/commits".into(),
-            Some(gh.token().into()),
-            true,
-            409,
-        ),
-        (
-            "/repos/acme/empty/commits/main".into(),
-            Some(gh.token().into()),
-            true,
-            409,
-        ),
-        (
-            "/repos/acme/shop/deployments".into(),
-            Some(gh.token().into()),
-            true,
-            404,
-        ),
-        ("/nothing/here".into(), Some(gh.token().into()), true, 404),
+        (Token, "/repos/acme/other/actions/runs", 404),
+        (Token, "/repos/acme/shop/compare/main...nope", 404),
+        (Token, "/repos/acme/shop/compare/main...orphan", 404),
+        (Token, "/repos/acme/shop/compare/main", 404),
+        (Token, "/repos/acme/other/compare/a...b", 404),
+        (Token, "/repos/acme/shop/commits?sha=nope", 404),
+        (Token, "/repos/acme/shop/commits/nope", 422),
+        (Token, "/repos/acme/empty/commits", 409),
+        (Token, "/repos/acme/empty/commits/main", 409),
+        (Token, "/repos/acme/shop/deployments", 404),
+        (Token, "/nothing/here", 404),
     ];
-    for (target, token, agent, status) in errors {
-        let resp = c.get_as(&target, token.as_deref(), agent);
+    for (caller, target, status) in errors {
+        let target = target.replace("{run}", &run);
+        let (token, agent) = match caller {
+            Token => (Some(gh.token()), true),
+            WrongToken => (Some("ghs_wrong"), true),
+            NoToken => (None, true),
+            NoAgent => (Some(gh.token()), false),
+            NoActions => (Some(no_actions.as_str()), true),
+        };
+        let resp = c.get_as(&target, token, agent);
         assert_eq!(resp.status, status, "GET {target}: {}", resp.text());
     }
     // Injected: a secondary rate limit, server errors, a validation failure, then the primary
     // rate limit used up.
     for (prefix, status, target) in [
+        ("/repos/acme/shop/actions/runs", 429, "{run}"),
         (
-            format!("{base}/runs"),
-            429,
-            format!("{base}/runs/{}", rerun.id),
-        ),
-        (
-            "/repos/acme/shop/compare".to_string(),
+            "/repos/acme/shop/compare",
             500,
-            "/repos/acme/shop/compare/v1...main".to_string(),
+            "/repos/acme/shop/compare/v1...main",
         ),
         (
-            "/repos/acme/shop/compare".to_string(),
+            "/repos/acme/shop/compare",
             503,
-            "/repos/acme/shop/compare/v1...main".to_string(),
+            "/repos/acme/shop/compare/v1...main",
         ),
         (
-            "/repos/acme/shop/commits".to_string(),
+            "/repos/acme/shop/commits",
             422,
-            "/repos/acme/shop/commits/main".to_string(),
+            "/repos/acme/shop/commits/main",
         ),
+        ("/repos/acme/shop/commits", 500, "/repos/acme/shop/commits"),
         (
-            "/repos/acme/shop/commits".to_string(),
-            500,
-            "/repos/acme/shop/commits".to_string(),
+            "/repos/acme/shop/actions/runs",
+            403,
+            "/repos/acme/shop/actions/runs",
         ),
-        (format!("{base}/runs"), 403, format!("{base}/runs")),
     ] {
-        gh.fail_next(&prefix, status, 1);
+        gh.fail_next(prefix, status, 1);
+        let target = target.replace("{run}", &run);
         let resp = c.get(&target);
         assert_eq!(resp.status, status, "GET {target}: {}", resp.text());
         if status == 429 {
@@ -1107,6 +1044,9 @@ fn sandbox_answers_match_githubs_openapi_description() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    drop(gh);
+    let _ = std::fs::remove_dir_all(&repo);
+    let _ = std::fs::remove_dir_all(&empty);
 }
 
 // ------------------------------------------------------------------------------------------
