@@ -328,3 +328,62 @@ fn a_proxy_that_is_down_or_refuses_is_named() {
     assert!(run.stderr.contains("HTTPS_PROXY"), "{run:?}");
     assert!(!run.log().contains("wrong@"), "{run:?}");
 }
+
+#[test]
+fn plain_http_health_checks_take_http_proxy_and_all_proxy_is_the_fallback() {
+    let w = World::new("net-http-proxy");
+    let heroku = w.heroku(&w.ca.server_cert());
+    assert_eq!(
+        w.run(
+            &heroku,
+            &["deploy", "--app", APP, "--poll", "50ms"],
+            &w.trusted()
+        )
+        .code,
+        0
+    );
+    let target = Target::start();
+    target.script("/health", vec![Answer::new(200, "ok")]);
+    let health = target.url("/health");
+    let target_host = health
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let heroku_host = heroku.url().trim_start_matches("https://").to_string();
+
+    // Lower case, as many runners set it; only http:// goes through it.
+    let http_proxy = Proxy::start();
+    let mut env = w.trusted();
+    let url = http_proxy.url();
+    env.push(("http_proxy", url.as_str()));
+    let run = w.run(
+        &heroku,
+        &["verify", "--check", &health, "--poll", "50ms"],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        http_proxy.targets(),
+        vec![target_host.clone()],
+        "only the http:// check"
+    );
+
+    // ALL_PROXY carries both schemes when nothing more specific is set.
+    let all = Proxy::start();
+    let mut env = w.trusted();
+    let url = all.url();
+    env.push(("ALL_PROXY", url.as_str()));
+    let run = w.run(
+        &heroku,
+        &["verify", "--check", &health, "--poll", "50ms"],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let through = all.targets();
+    assert!(
+        through.contains(&heroku_host) && through.contains(&target_host),
+        "{through:?}"
+    );
+}
