@@ -5,6 +5,9 @@
 //! parser cannot accept is a [`UsageError`] naming the flag or variable: exit code 2.
 
 use std::ffi::OsString;
+
+use crate::message::NotifyStatus;
+use crate::notes::NotesFormat;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -187,17 +190,6 @@ pub enum NotesFrom {
     App(String),
 }
 
-/// How `shipline notes` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotesFormat {
-    /// One line per commit, for a terminal or a CI log.
-    Text,
-    /// A Markdown list, for a PR comment, a step summary or release notes.
-    Markdown,
-    /// The stable JSON form (see `notes::Notes`).
-    Json,
-}
-
 /// Options of `shipline notes`.
 #[derive(Debug, Clone)]
 pub struct NotesArgs {
@@ -211,43 +203,6 @@ pub struct NotesArgs {
     pub first_parent: bool,
     /// Output format.
     pub format: NotesFormat,
-}
-
-/// A deploy's status as Slack is told it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotifyStatus {
-    /// A deploy is starting.
-    Started,
-    /// It succeeded.
-    Succeeded,
-    /// It failed.
-    Failed,
-    /// It skipped on purpose.
-    Skipped,
-}
-
-impl NotifyStatus {
-    /// Parses a status, accepting GitHub's `job.status` words (`success`, `failure`,
-    /// `cancelled`) so the action can pass them through.
-    pub fn parse(text: &str) -> Option<NotifyStatus> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "started" | "start" | "running" => Some(NotifyStatus::Started),
-            "succeeded" | "success" | "done" => Some(NotifyStatus::Succeeded),
-            "failed" | "failure" | "cancelled" | "canceled" => Some(NotifyStatus::Failed),
-            "skipped" => Some(NotifyStatus::Skipped),
-            _ => None,
-        }
-    }
-
-    /// The word used in messages and filters.
-    pub fn word(self) -> &'static str {
-        match self {
-            NotifyStatus::Started => "started",
-            NotifyStatus::Succeeded => "succeeded",
-            NotifyStatus::Failed => "failed",
-            NotifyStatus::Skipped => "skipped",
-        }
-    }
 }
 
 /// Options of `shipline notify`.

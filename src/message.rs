@@ -14,9 +14,46 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::ci::Provider;
-use crate::cli::NotifyStatus;
 use crate::notes::{Entry, Notes, RangeKind, Recorded};
+use crate::text;
 use crate::time::human;
+
+/// A deploy's status as Slack is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyStatus {
+    /// A deploy is starting.
+    Started,
+    /// It succeeded.
+    Succeeded,
+    /// It failed.
+    Failed,
+    /// It skipped on purpose.
+    Skipped,
+}
+
+impl NotifyStatus {
+    /// Parses a status, accepting GitHub's `job.status` words (`success`, `failure`,
+    /// `cancelled`) so the action can pass them through.
+    pub fn parse(text: &str) -> Option<NotifyStatus> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "started" | "start" | "running" => Some(NotifyStatus::Started),
+            "succeeded" | "success" | "done" => Some(NotifyStatus::Succeeded),
+            "failed" | "failure" | "cancelled" | "canceled" => Some(NotifyStatus::Failed),
+            "skipped" => Some(NotifyStatus::Skipped),
+            _ => None,
+        }
+    }
+
+    /// The word used in messages and filters.
+    pub fn word(self) -> &'static str {
+        match self {
+            NotifyStatus::Started => "started",
+            NotifyStatus::Succeeded => "succeeded",
+            NotifyStatus::Failed => "failed",
+            NotifyStatus::Skipped => "skipped",
+        }
+    }
+}
 
 /// Most blocks Slack accepts in one message (`invalid_blocks` beyond).
 pub const MAX_BLOCKS: usize = 50;
@@ -495,7 +532,7 @@ impl Facts<'_> {
             _ => {}
         }
         if let Some(sha) = self.commit() {
-            let short = line_within(&sha.chars().take(7).collect::<String>(), 7);
+            let short = line_within(text::short(sha), 7);
             let label = format!("`{short}`");
             let value = match self.commit_url(sha) {
                 Some(url) => link(&url, &label),
@@ -675,7 +712,7 @@ fn authors(entries: &[Entry]) -> usize {
 
 /// The heading of the notes and the commits they list.
 fn notes_heading(notes: &Notes) -> (String, &[Entry]) {
-    let short = |sha: &str| line_within(&sha.chars().take(7).collect::<String>(), 7);
+    let short = |sha: &str| line_within(text::short(sha), 7);
     let compare = notes
         .compare_url
         .as_deref()

@@ -8,9 +8,9 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use self::history::{Ancestry, GitDag};
-use crate::cli::NotesFormat;
 use crate::git::{self, Deepen};
 use crate::github::{self, CompareStatus, GitHub};
+use crate::text;
 
 pub mod history;
 
@@ -93,6 +93,17 @@ pub struct Notes {
     /// A link to the host's compare view of the range, when the remote is a known host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_url: Option<String>,
+}
+
+/// How `shipline notes` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotesFormat {
+    /// One line per commit, for a terminal or a CI log.
+    Text,
+    /// A Markdown list, for a PR comment, a step summary or release notes.
+    Markdown,
+    /// The stable JSON form (see `notes::Notes`).
+    Json,
 }
 
 /// What `deploy` records under `notes` in the state file: the notes, or why there are none.
@@ -465,7 +476,7 @@ fn github_entries(
             let author = c.commit.author.unwrap_or_default();
             let url = host.map(|h| h.commit_url(&c.sha)).or(c.html_url);
             Entry {
-                short: c.sha.chars().take(7).collect(),
+                short: text::short(&c.sha).to_string(),
                 pr: pr_number(&subject),
                 sha: c.sha,
                 author: author.name,
@@ -496,7 +507,7 @@ pub fn entry_from_raw(sha: &str, raw: &[u8], host: Option<&Host>) -> Entry {
     let (subject, body) = split_message(message);
     Entry {
         sha: sha.to_string(),
-        short: sha.chars().take(7).collect(),
+        short: text::short(sha).to_string(),
         author,
         email,
         pr: pr_number(&subject),
@@ -721,7 +732,7 @@ pub fn render(recorded: &Recorded, format: NotesFormat) -> String {
         (Recorded::Unavailable { unavailable }, NotesFormat::Markdown) => {
             format!(
                 "_Release notes unavailable: {}_\n",
-                markdown_escape(unavailable)
+                text::markdown_escape(unavailable)
             )
         }
         (Recorded::Notes(notes), NotesFormat::Text) => render_text(notes),
@@ -739,8 +750,8 @@ fn count(n: usize, what: &str) -> String {
 
 /// The first line of text and Markdown output: the case, in words.
 pub fn headline(notes: &Notes) -> String {
-    let from = notes.from.chars().take(7).collect::<String>();
-    let to = notes.to.chars().take(7).collect::<String>();
+    let from = text::short(&notes.from);
+    let to = text::short(&notes.to);
     let what = if notes.first_parent {
         "first-parent commit"
     } else {
@@ -801,7 +812,7 @@ fn render_text(notes: &Notes) -> String {
 }
 
 fn render_markdown(notes: &Notes) -> String {
-    let mut out = format!("**{}**", markdown_escape(&headline(notes)));
+    let mut out = format!("**{}**", text::markdown_escape(&headline(notes)));
     if let Some(url) = &notes.compare_url {
         out.push_str(&format!(" ([compare]({url}))"));
     }
@@ -814,8 +825,8 @@ fn render_markdown(notes: &Notes) -> String {
             };
             out.push_str(&format!(
                 "- {sha} {} — {}\n",
-                markdown_escape(&e.subject),
-                markdown_escape(&e.author)
+                text::markdown_escape(&e.subject),
+                text::markdown_escape(&e.author)
             ));
         }
     };
@@ -830,22 +841,6 @@ fn render_markdown(notes: &Notes) -> String {
             list(&mut out, &notes.commits);
             list(&mut out, &notes.removed);
         }
-    }
-    out
-}
-
-/// Escapes what Markdown would otherwise read as formatting, links or HTML in commit text.
-/// `#` is kept so GitHub still links `#123`.
-pub fn markdown_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '!'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
     }
     out
 }

@@ -19,6 +19,29 @@ pub fn short(id: &str) -> &str {
     prefix(id, SHORT_ID)
 }
 
+/// Text made literal for Markdown (a step summary, release notes, a PR comment): every
+/// character Markdown or GitHub's renderer gives a meaning is escaped, so a commit subject shows
+/// as written and cannot add a link, an image, a table cell or a mention. `#` is kept, so GitHub
+/// still links `#123`.
+pub fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '!'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One cell of a Markdown table: on one line, escaped.
+pub fn markdown_cell(text: &str) -> String {
+    markdown_escape(&text.replace(['\n', '\r'], " "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +55,14 @@ mod tests {
         assert_eq!(short("ßßßßßßßßß"), "ßßßßßßß");
         assert_eq!(prefix("日本語のコミット", 3), "日本語");
         assert_eq!(prefix("🚀🚀", 5), "🚀🚀");
+    }
+
+    #[test]
+    fn markdown_shows_text_as_written() {
+        assert_eq!(
+            markdown_escape("a *b* [c](d) <e> | ~f~ ![g]"),
+            "a \\*b\\* \\[c\\](d) \\<e\\> \\| \\~f\\~ \\!\\[g\\]"
+        );
+        assert_eq!(markdown_cell("one\ntwo|three"), "one two\\|three");
     }
 }

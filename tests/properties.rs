@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::Value;
-use shipline::cli::{self, NotifyStatus};
-use shipline::message::{self, CiContext, DeployRecord, Facts, Mention, ReleaseRef};
+use shipline::cli;
+use shipline::message::{self, CiContext, DeployRecord, Facts, Mention, NotifyStatus, ReleaseRef};
 use shipline::notes::{Entry, Notes, NotesSource, RangeKind, Recorded};
 
 /// Text as it arrives from elsewhere: anything, with a bias to the characters that matter

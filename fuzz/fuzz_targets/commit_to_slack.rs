@@ -5,8 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use shipline::cli::NotifyStatus;
-use shipline::message::{self, CiContext, DeployRecord, Facts, ReleaseRef};
+use shipline::message::{self, CiContext, DeployRecord, Facts, NotifyStatus, ReleaseRef};
 use shipline::notes::{self, Notes, NotesSource, RangeKind, Recorded};
 
 fuzz_target!(|data: &[u8]| {

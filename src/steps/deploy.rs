@@ -21,7 +21,7 @@ use crate::heroku::{self, Heroku, Release, Status};
 use crate::notes;
 use crate::outcome::Outcome;
 use crate::state::{Change, ChangeKind, Dependency, ReleaseRef, State};
-use crate::text::short;
+use crate::text::{self, short};
 use crate::time::human;
 
 /// The live release as the guards see it.
@@ -387,7 +387,7 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         "### Deployed {} v{}\n\n| | |\n|---|---|\n| commit | `{short}` {} |\n| previous | {} |\n| build | `{}` in {} |\n| total | {} |\n\n",
         before.app,
         release.version,
-        markdown_escape(&commit.subject),
+        text::markdown_cell(&commit.subject),
         before
             .live
             .as_ref()
@@ -664,17 +664,6 @@ fn bytes(n: u64) -> String {
     } else {
         format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
     }
-}
-
-fn markdown_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use crate::ci;
-use crate::cli::{NotesArgs, NotesFormat, NotesFrom, UsageError};
+use crate::cli::{NotesArgs, NotesFrom, UsageError};
 use crate::heroku::Heroku;
 use crate::notes::history::GitDag;
-use crate::notes::{self, Range, Recorded};
+use crate::notes::{self, NotesFormat, Range, Recorded};
 use crate::outcome::Outcome;
 use crate::steps::follow::HerokuConfig;
 

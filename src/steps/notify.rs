@@ -22,9 +22,11 @@ use serde_json::Value;
 use super::follow::HerokuConfig;
 use super::Scope;
 use crate::ci;
-use crate::cli::{NotifyArgs, NotifyStatus, UsageError};
+use crate::cli::{NotifyArgs, UsageError};
 use crate::heroku::Heroku;
-use crate::message::{self, CiContext, DeployRecord, Facts, Mention, ReleaseRef, RolledBack};
+use crate::message::{
+    self, CiContext, DeployRecord, Facts, Mention, NotifyStatus, ReleaseRef, RolledBack,
+};
 use crate::notes::{Recorded, NOTES_VERSION};
 use crate::outcome::Outcome;
 use crate::slack::{self, Posted, SlackError, WebApi, Webhook};

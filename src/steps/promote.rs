@@ -19,7 +19,7 @@ use crate::git;
 use crate::heroku::{Heroku, Release, Status};
 use crate::outcome::Outcome;
 use crate::state::{Change, ChangeKind, Dependency, PromotedFrom, ReleaseRef, State};
-use crate::text::short;
+use crate::text::{self, short};
 use crate::time::human;
 
 /// How the slug gets to production.
@@ -371,8 +371,8 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     for (app, result) in &results {
         let text = match result {
             AppResult::Released(v) => format!("v{v} live"),
-            AppResult::Skipped(why) => format!("skipped: {}", cell(why)),
-            AppResult::Failed(why) => format!("**failed**: {}", cell(why)),
+            AppResult::Skipped(why) => format!("skipped: {}", text::markdown_cell(why)),
+            AppResult::Failed(why) => format!("**failed**: {}", text::markdown_cell(why)),
         };
         summary.push_str(&format!("| {app} | {text} |\n"));
     }
@@ -392,11 +392,6 @@ fn record_each(state: &mut State, results: &[(String, AppResult)]) {
         };
         state.record_app_outcome(app, &outcome);
     }
-}
-
-/// Text for one cell of a Markdown table: escaped, on one line.
-fn cell(text: &str) -> String {
-    crate::notes::markdown_escape(&text.replace(['\n', '|'], " "))
 }
 
 /// Runs one pipeline promotion to every target and waits until each has its release (or has
