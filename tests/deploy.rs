@@ -635,7 +635,11 @@ fn github_actions_gets_outputs_a_summary_and_a_mask() {
     assert!(outputs.contains("outcome=done\n"), "{outputs}");
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert!(summary.contains("Deployed demo-app v3"), "{summary}");
-    assert!(summary.contains("Say \"v2\" & mean it (#42)"), "{summary}");
+    // Escaped for Markdown (`\&` renders as `&`: no entity can form), so it shows as written.
+    assert!(
+        summary.contains("Say \"v2\" \\& mean it (#42)"),
+        "{summary}"
+    );
     assert_eq!(w.state()["run"], "github:77:1:deploy");
 }
 
