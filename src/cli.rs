@@ -6,8 +6,8 @@
 
 use std::ffi::OsString;
 
-use crate::message::NotifyStatus;
 use crate::notes::NotesFormat;
+use crate::slack::message::NotifyStatus;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;

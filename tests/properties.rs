@@ -8,8 +8,10 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::Value;
 use shipline::cli;
-use shipline::message::{self, CiContext, DeployRecord, Facts, Mention, NotifyStatus, ReleaseRef};
 use shipline::notes::{Entry, Notes, NotesSource, RangeKind, Recorded};
+use shipline::slack::message::{
+    self, CiContext, DeployRecord, Facts, Mention, NotifyStatus, ReleaseRef,
+};
 
 /// Text as it arrives from elsewhere: anything, with a bias to the characters that matter
 /// (quotes, backslashes, newlines, Slack and workflow-command syntax, multi-byte characters).

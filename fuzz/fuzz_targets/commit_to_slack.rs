@@ -5,8 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use shipline::message::{self, CiContext, DeployRecord, Facts, NotifyStatus, ReleaseRef};
 use shipline::notes::{self, Notes, NotesSource, RangeKind, Recorded};
+use shipline::slack::message::{self, CiContext, DeployRecord, Facts, NotifyStatus, ReleaseRef};
 
 fuzz_target!(|data: &[u8]| {
     let entry = notes::entry_from_raw(&"a".repeat(40), data, None);

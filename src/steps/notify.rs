@@ -24,11 +24,11 @@ use super::Scope;
 use crate::ci;
 use crate::cli::{NotifyArgs, UsageError};
 use crate::heroku::Heroku;
-use crate::message::{
-    self, CiContext, DeployRecord, Facts, Mention, NotifyStatus, ReleaseRef, RolledBack,
-};
 use crate::notes::{Recorded, NOTES_VERSION};
 use crate::outcome::Outcome;
+use crate::slack::message::{
+    self, CiContext, DeployRecord, Facts, Mention, NotifyStatus, ReleaseRef, RolledBack,
+};
 use crate::slack::{self, Posted, SlackError, WebApi, Webhook};
 use crate::state::{AppRecord, SlackMessage, SlackRecord, State, StepRecord};
 

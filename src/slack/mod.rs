@@ -8,6 +8,10 @@
 //! never duplicates a message, while `chat.update` (idempotent on one `ts`) may be. Every
 //! refusal carries a hint that says what to change. The webhook URL and the bot token are
 //! secrets: the webhook's path is shown as `***` and neither ever reaches a message.
+//!
+//! [`message`] builds what is posted, as data.
+
+pub mod message;
 
 use std::fmt;
 use std::time::{Duration, Instant};
