@@ -528,15 +528,16 @@ impl GitHub {
     }
 }
 
-/// The `rel="next"` URL of a `Link` header.
+/// The `rel="next"` URL of a `Link` header; an empty `<>` is no page (a client following it
+/// would ask for the page it has).
 pub fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
         let is_next = params
             .split(';')
             .any(|p| p.trim().replace(' ', "") == "rel=\"next\"");
-        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
-        is_next.then(|| url.to_string())
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?.trim();
+        (is_next && !url.is_empty()).then(|| url.to_string())
     })
 }
 
@@ -577,6 +578,9 @@ mod tests {
         );
         assert_eq!(next_link("<https://x/?page=1>; rel=\"prev\""), None);
         assert_eq!(next_link("garbage"), None);
+        // Found by fuzzing (fuzz/seeds/api_answers/empty-next-link): an empty target.
+        assert_eq!(next_link("<>; rel=\"next\", Dep"), None);
+        assert_eq!(next_link("< >; rel=\"next\""), None);
     }
 
     #[test]
