@@ -1,4 +1,5 @@
-//! Command line → typed commands, and the help texts.
+//! Command line → typed commands. Each command's flags are a table (`cli/flags.rs`) that the
+//! parser reads and `--help` is generated from.
 //!
 //! Every flag also reads an environment variable `SHIPLINE_<FLAG>` (upper snake case), so a CI
 //! config can set options once for a whole job; a flag on the command line wins. Anything the
