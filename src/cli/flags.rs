@@ -200,403 +200,109 @@ const fn long(flag: Flag, long: &'static str) -> Flag {
 use FlagDefault::{Described, None as NoDefault, Value as Is};
 use Value::{Duration, List, Text};
 
-const STATE: Flag = flag(
-    "--state",
-    "PATH",
-    Text,
-    Is(".shipline/state.json"),
-    "State file shared by the steps of a job",
-);
+#[rustfmt::skip]
+const STATE: Flag = flag("--state", "PATH", Text, Is(".shipline/state.json"), "State file shared by the steps of a job");
+#[rustfmt::skip]
 const DIR: Flag = flag("--dir", "PATH", Text, Is("."), "Path of the git repository");
 
+#[rustfmt::skip]
 const LOCK: &[Flag] = &[
-    flag(
-        "--provider",
-        "CI",
-        Text,
-        Described("detected from CIRCLECI/GITHUB_ACTIONS"),
-        "circleci or github",
-    ),
-    long(
-        flag(
-            "--branch",
-            "NAME",
-            Text,
-            Described("CIRCLE_BRANCH, GITHUB_REF_NAME"),
-            "Branch whose deploys queue together",
-        ),
-        "Required on tag builds",
-    ),
-    long(
-        flag(
-            "--job",
-            "NAME",
-            Text,
-            Described("CIRCLE_JOB, GITHUB_JOB"),
-            "Job whose builds queue",
-        ),
-        "On GitHub, pass the job's `name:` when it has one",
-    ),
-    flag(
-        "--project",
-        "SLUG",
-        Text,
-        Described("from CIRCLE_* variables"),
-        "CircleCI only: gh/ORG/REPO, bb/ORG/REPO or circleci/ORG-ID/PROJECT-ID",
-    ),
+    flag("--provider", "CI", Text, Described("detected from CIRCLECI/GITHUB_ACTIONS"), "circleci or github"),
+    long(flag("--branch", "NAME", Text, Described("CIRCLE_BRANCH, GITHUB_REF_NAME"), "Branch whose deploys queue together"), "Required on tag builds"),
+    long(flag("--job", "NAME", Text, Described("CIRCLE_JOB, GITHUB_JOB"), "Job whose builds queue"), "On GitHub, pass the job's `name:` when it has one"),
+    flag("--project", "SLUG", Text, Described("from CIRCLE_* variables"), "CircleCI only: gh/ORG/REPO, bb/ORG/REPO or circleci/ORG-ID/PROJECT-ID"),
     flag("--mode", "MODE", Text, Is("queue"), "queue or latest"),
-    switch(
-        "--include-on-hold",
-        "Builds waiting for a manual approval block too",
-    ),
-    flag(
-        "--poll",
-        "DURATION",
-        Duration,
-        Described("10s on CircleCI, 30s on GitHub"),
-        "Interval between polls",
-    ),
+    switch("--include-on-hold", "Builds waiting for a manual approval block too"),
+    flag("--poll", "DURATION", Duration, Described("10s on CircleCI, 30s on GitHub"), "Interval between polls"),
     flag("--timeout", "DURATION", Duration, Is("30m"), "Longest wait"),
-    flag(
-        "--on-timeout",
-        "POLICY",
-        Text,
-        Is("fail"),
-        "fail (exit 1, nothing deploys) or proceed (take the lock with a warning)",
-    ),
-    long(
-        flag(
-            "--stale-after",
-            "DURATION",
-            Duration,
-            Described("off"),
-            "Ignore (and report) a build whose job has been running longer than this",
-        ),
-        "The escape from builds stuck running",
-    ),
+    flag("--on-timeout", "POLICY", Text, Is("fail"), "fail (exit 1, nothing deploys) or proceed (take the lock with a warning)"),
+    long(flag("--stale-after", "DURATION", Duration, Described("off"), "Ignore (and report) a build whose job has been running longer than this"), "The escape from builds stuck running"),
     STATE,
 ];
 
+#[rustfmt::skip]
 const DEPLOY: &[Flag] = &[
-    flag(
-        "--app",
-        "APP",
-        Text,
-        NoDefault,
-        "Heroku app to deploy to (name or id)",
-    ),
+    flag("--app", "APP", Text, NoDefault, "Heroku app to deploy to (name or id)"),
     flag("--ref", "REV", Text, Is("HEAD"), "Revision to deploy"),
     DIR,
-    flag(
-        "--subdir",
-        "PATH",
-        Text,
-        NoDefault,
-        "Deploy only this folder of the tree as the app root (monorepos)",
-    ),
-    flag(
-        "--enabled-by",
-        "VAR",
-        Text,
-        NoDefault,
-        "Kill switch: in CI, deploy only when $VAR is `true`",
-    ),
+    flag("--subdir", "PATH", Text, NoDefault, "Deploy only this folder of the tree as the app root (monorepos)"),
+    flag("--enabled-by", "VAR", Text, NoDefault, "Kill switch: in CI, deploy only when $VAR is `true`"),
     switch("--force", "Deploy over a rollback or over newer code"),
-    switch(
-        "--require-preboot",
-        "Fail when preboot is off instead of warning",
-    ),
-    switch(
-        "--dry-run",
-        "Run the guards and print the plan; upload, build and release nothing",
-    ),
-    flag(
-        "--timeout",
-        "DURATION",
-        Duration,
-        Is("30m"),
-        "Bound on the whole step",
-    ),
-    flag(
-        "--poll",
-        "DURATION",
-        Duration,
-        Is("3s"),
-        "Interval between build and release status checks",
-    ),
+    switch("--require-preboot", "Fail when preboot is off instead of warning"),
+    switch("--dry-run", "Run the guards and print the plan; upload, build and release nothing"),
+    flag("--timeout", "DURATION", Duration, Is("30m"), "Bound on the whole step"),
+    flag("--poll", "DURATION", Duration, Is("3s"), "Interval between build and release status checks"),
     STATE,
 ];
 
+#[rustfmt::skip]
 const VERIFY: &[Flag] = &[
-    flag(
-        "--app",
-        "APP",
-        List,
-        Described("the apps of the job's latest deploy or promote"),
-        "Heroku app; repeatable (variable: separated by commas or spaces)",
-    ),
-    flag(
-        "--release",
-        "vN",
-        Text,
-        Described("the deployed one"),
-        "Release whose dynos must be up",
-    ),
-    flag(
-        "--check",
-        "URL",
-        List,
-        NoDefault,
-        "Endpoint to check; repeatable (variable: whitespace-separated)",
-    ),
-    flag(
-        "--expect-status",
-        "LIST",
-        Text,
-        Is("200"),
-        "Allowed statuses: 200, 200,204, 2xx, 200-299",
-    ),
-    flag(
-        "--expect-body",
-        "TEXT",
-        Text,
-        NoDefault,
-        "Text the body must contain (e.g. the commit id)",
-    ),
-    flag(
-        "--max-latency",
-        "DURATION",
-        Duration,
-        NoDefault,
-        "Slowest acceptable answer",
-    ),
-    flag(
-        "--check-header",
-        "N:V",
-        List,
-        NoDefault,
-        "Header sent with each check; repeatable (variable: one per line)",
-    ),
-    switch(
-        "--follow-redirects",
-        "Follow redirects instead of judging the redirect",
-    ),
-    switch(
-        "--wait-preboot",
-        "Wait until the old release's dynos are gone",
-    ),
+    flag("--app", "APP", List, Described("the apps of the job's latest deploy or promote"), "Heroku app; repeatable (variable: separated by commas or spaces)"),
+    flag("--release", "vN", Text, Described("the deployed one"), "Release whose dynos must be up"),
+    flag("--check", "URL", List, NoDefault, "Endpoint to check; repeatable (variable: whitespace-separated)"),
+    flag("--expect-status", "LIST", Text, Is("200"), "Allowed statuses: 200, 200,204, 2xx, 200-299"),
+    flag("--expect-body", "TEXT", Text, NoDefault, "Text the body must contain (e.g. the commit id)"),
+    flag("--max-latency", "DURATION", Duration, NoDefault, "Slowest acceptable answer"),
+    flag("--check-header", "N:V", List, NoDefault, "Header sent with each check; repeatable (variable: one per line)"),
+    switch("--follow-redirects", "Follow redirects instead of judging the redirect"),
+    switch("--wait-preboot", "Wait until the old release's dynos are gone"),
     switch("--rollback-on-failure", "Roll back when verification fails"),
-    flag(
-        "--timeout",
-        "DURATION",
-        Duration,
-        Is("5m"),
-        "Bound on the whole step",
-    ),
-    flag(
-        "--poll",
-        "DURATION",
-        Duration,
-        Is("10s"),
-        "Longest interval between polls and attempts",
-    ),
+    flag("--timeout", "DURATION", Duration, Is("5m"), "Bound on the whole step"),
+    flag("--poll", "DURATION", Duration, Is("10s"), "Longest interval between polls and attempts"),
     STATE,
 ];
 
+#[rustfmt::skip]
 const ROLLBACK: &[Flag] = &[
-    flag(
-        "--app",
-        "APP",
-        Text,
-        Described("the app of the job's latest deploy or promote"),
-        "Heroku app",
-    ),
-    flag(
-        "--to",
-        "vN",
-        Text,
-        Described("the previous release"),
-        "Version to restore",
-    ),
-    switch(
-        "--dry-run",
-        "Show which release would be restored and its commit",
-    ),
-    flag(
-        "--timeout",
-        "DURATION",
-        Duration,
-        Is("10m"),
-        "Bound on the whole step",
-    ),
-    flag(
-        "--poll",
-        "DURATION",
-        Duration,
-        Is("3s"),
-        "Interval between status checks",
-    ),
+    flag("--app", "APP", Text, Described("the app of the job's latest deploy or promote"), "Heroku app"),
+    flag("--to", "vN", Text, Described("the previous release"), "Version to restore"),
+    switch("--dry-run", "Show which release would be restored and its commit"),
+    flag("--timeout", "DURATION", Duration, Is("10m"), "Bound on the whole step"),
+    flag("--poll", "DURATION", Duration, Is("3s"), "Interval between status checks"),
     STATE,
 ];
 
+#[rustfmt::skip]
 const PROMOTE: &[Flag] = &[
-    flag(
-        "--from",
-        "APP",
-        Text,
-        NoDefault,
-        "Staging app whose slug ships",
-    ),
-    flag(
-        "--app",
-        "APP",
-        List,
-        NoDefault,
-        "Production app; repeatable (variable: separated by commas or spaces)",
-    ),
-    flag(
-        "--ref",
-        "REV",
-        Text,
-        Is("HEAD"),
-        "Commit that must be the staging slug's",
-    ),
+    flag("--from", "APP", Text, NoDefault, "Staging app whose slug ships"),
+    flag("--app", "APP", List, NoDefault, "Production app; repeatable (variable: separated by commas or spaces)"),
+    flag("--ref", "REV", Text, Is("HEAD"), "Commit that must be the staging slug's"),
     DIR,
     switch("--any-commit", "Ship the staging slug whatever its commit"),
-    flag(
-        "--enabled-by",
-        "VAR",
-        Text,
-        NoDefault,
-        "Kill switch: in CI, promote only when $VAR is `true`",
-    ),
+    flag("--enabled-by", "VAR", Text, NoDefault, "Kill switch: in CI, promote only when $VAR is `true`"),
     switch("--force", "Promote over a rollback or over newer code"),
     switch("--dry-run", "Run the guards and print the plan"),
-    flag(
-        "--timeout",
-        "DURATION",
-        Duration,
-        Is("30m"),
-        "Bound on the whole step",
-    ),
-    flag(
-        "--poll",
-        "DURATION",
-        Duration,
-        Is("3s"),
-        "Interval between status checks",
-    ),
+    flag("--timeout", "DURATION", Duration, Is("30m"), "Bound on the whole step"),
+    flag("--poll", "DURATION", Duration, Is("3s"), "Interval between status checks"),
     STATE,
 ];
 
+#[rustfmt::skip]
 const NOTES: &[Flag] = &[
-    flag(
-        "--from",
-        "REV",
-        Text,
-        NoDefault,
-        "Where the range starts (the live commit)",
-    ),
-    flag(
-        "--app",
-        "APP",
-        Text,
-        NoDefault,
-        "Start at the commit live on this Heroku app",
-    ),
+    flag("--from", "REV", Text, NoDefault, "Where the range starts (the live commit)"),
+    flag("--app", "APP", Text, NoDefault, "Start at the commit live on this Heroku app"),
     flag("--to", "REV", Text, Is("HEAD"), "Where the range ends"),
     DIR,
-    switch(
-        "--first-parent",
-        "List the merges of the main branch (PR titles) instead of skipping merge commits",
-    ),
-    flag(
-        "--format",
-        "FORMAT",
-        Text,
-        Is("text"),
-        "text, markdown or json",
-    ),
+    switch("--first-parent", "Follow first parents: list the merges of the main branch (PR titles)"),
+    flag("--format", "FORMAT", Text, Is("text"), "text, markdown or json"),
 ];
 
+#[rustfmt::skip]
 const NOTIFY: &[Flag] = &[
-    long(
-        flag(
-            "--status",
-            "STATUS",
-            Text,
-            Described("derived from the state file"),
-            "started, succeeded, failed or skipped",
-        ),
-        "GitHub's success, failure and cancelled too",
-    ),
-    flag(
-        "--on",
-        "LIST",
-        Text,
-        NoDefault,
-        "Post only for these statuses, e.g. failed,succeeded; otherwise exit 0 quietly",
-    ),
-    flag(
-        "--channel",
-        "ID",
-        Text,
-        NoDefault,
-        "Slack channel for the Web API (an ID such as C0123ABC is best)",
-    ),
-    flag(
-        "--title",
-        "TEXT",
-        Text,
-        NoDefault,
-        "First line of the message",
-    ),
-    flag(
-        "--mention-on-failure",
-        "M",
-        Text,
-        NoDefault,
-        "Who to page on failure: <!subteam^S123>, <@U123> or <!here>",
-    ),
-    flag(
-        "--app",
-        "APP",
-        List,
-        Described("the apps of the job's latest deploy or promote"),
-        "App to report on; repeatable, one message each",
-    ),
-    flag(
-        "--environment",
-        "NAME",
-        Text,
-        Described("the app's Heroku pipeline stage, else the app's name"),
-        "Environment shown in the message",
-    ),
-    flag(
-        "--from",
-        "REV",
-        Text,
-        Described("the app's live commit"),
-        "Where the release notes start when the state file has none for the app",
-    ),
+    long(flag("--status", "STATUS", Text, Described("derived from the state file"), "started, succeeded, failed or skipped"), "GitHub's success, failure and cancelled too"),
+    flag("--on", "LIST", Text, NoDefault, "Post only for these statuses, e.g. failed,succeeded; otherwise exit 0 quietly"),
+    flag("--channel", "ID", Text, NoDefault, "Slack channel for the Web API (an ID such as C0123ABC is best)"),
+    flag("--title", "TEXT", Text, NoDefault, "First line of the message"),
+    flag("--mention-on-failure", "M", Text, NoDefault, "Who to page on failure: <!subteam^S123>, <@U123> or <!here>"),
+    flag("--app", "APP", List, Described("the apps of the job's latest deploy or promote"), "App to report on; repeatable, one message each"),
+    flag("--environment", "NAME", Text, Described("the app's Heroku pipeline stage, else the app's name"), "Environment shown in the message"),
+    flag("--from", "REV", Text, Described("the app's live commit"), "Where the release notes start when the state file has none for the app"),
     flag("--to", "REV", Text, Is("HEAD"), "Where they end"),
     DIR,
-    switch(
-        "--first-parent",
-        "Release notes from the merges of the main branch",
-    ),
-    switch(
-        "--strict",
-        "Exit 1 when Slack fails (by default: a warning and exit 0)",
-    ),
+    switch("--first-parent", "Release notes from the merges of the main branch"),
+    switch("--strict", "Exit 1 when Slack fails (by default: a warning and exit 0)"),
     switch("--dry-run", "Print the payload instead of sending it"),
-    flag(
-        "--timeout",
-        "DURATION",
-        Duration,
-        Is("1m"),
-        "Bound on the whole step",
-    ),
+    flag("--timeout", "DURATION", Duration, Is("1m"), "Bound on the whole step"),
     STATE,
 ];
 
