@@ -1,4 +1,5 @@
-//! Command line → typed commands, and the help texts.
+//! Command line → typed commands. Each command's flags are a table (`cli/flags.rs`) that the
+//! parser reads and `--help` is generated from.
 //!
 //! Every flag also reads an environment variable `SHIPLINE_<FLAG>` (upper snake case), so a CI
 //! config can set options once for a whole job; a flag on the command line wins. Anything the
@@ -13,6 +14,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pico_args::Arguments;
+
+mod flags;
+pub use flags::{command as command_spec, Flag, FlagDefault, Spec, Value, COMMANDS};
 
 pub use crate::steps::lock::Mode as LockMode;
 
@@ -36,7 +40,7 @@ fn usage(message: impl Into<String>) -> UsageError {
 #[derive(Debug)]
 pub enum Command {
     /// Print a help text.
-    Help(&'static str),
+    Help(String),
     /// Print the version.
     Version,
     /// `shipline deploy`.
@@ -343,292 +347,6 @@ Exit codes: 0 done or deliberately skipped (the reason is printed and recorded),
             1 the step failed, 2 usage or configuration error.
 ";
 
-/// The help of `shipline deploy`.
-pub const DEPLOY_HELP: &str = "\
-Deploy a commit to a Heroku app through the Platform API (no Heroku CLI, no git push)
-
-Usage: shipline deploy --app APP [OPTIONS]
-
-Guards, in order; each ends the step as skipped (exit 0) with the reason printed and recorded:
-  kill switch    --enabled-by VAR is given, CI is `true` and $VAR is not `true`
-  rollback       the live release is a rollback (`Rollback to vN`): continuous deployment stays
-                 paused until someone deploys with --force
-  already live   the live release runs the commit being deployed
-  older commit   the commit being deployed is an ancestor of the live commit
-
-Options:
-      --app APP            Heroku app to deploy to (name or id)             [SHIPLINE_APP]
-      --ref REV            Revision to deploy [default: HEAD]               [SHIPLINE_REF]
-      --dir PATH           Path of the git repository [default: .]          [SHIPLINE_DIR]
-      --subdir PATH        Deploy only this folder of the tree as the app root (monorepos)
-                                                                            [SHIPLINE_SUBDIR]
-      --enabled-by VAR     Kill switch: in CI, deploy only when $VAR is `true`
-                                                                            [SHIPLINE_ENABLED_BY]
-      --force              Deploy over a rollback or over newer code        [SHIPLINE_FORCE]
-      --require-preboot    Fail when preboot is off instead of warning      [SHIPLINE_REQUIRE_PREBOOT]
-      --dry-run            Run the guards and print the plan; upload, build and release nothing
-                                                                            [SHIPLINE_DRY_RUN]
-      --timeout DURATION   Bound on the whole step [default: 30m]           [SHIPLINE_TIMEOUT]
-      --poll DURATION      Interval between build and release status checks [default: 3s]
-                                                                            [SHIPLINE_POLL]
-      --state PATH         State file shared with later steps [default: .shipline/state.json]
-                                                                            [SHIPLINE_STATE]
-  -h, --help               Print help
-
-Environment:
-  HEROKU_API_KEY             Heroku API key or OAuth token (required)
-  SHIPLINE_HEROKU_API_URL    Heroku API base [default: https://api.heroku.com]
-
-Durations: 500ms, 10s, 5m, 1h, 1h30m (a bare number is seconds).
-";
-
-/// The help of `shipline notes`.
-pub const NOTES_HELP: &str = "\
-Release notes: the commits between what is live and what is shipping, oldest first
-
-Usage: shipline notes (--from REV | --app APP) [OPTIONS]
-
-The range's case is said, never guessed: shipping (from is an ancestor of to), nothing to ship
-(same commit), going backwards (the commits that would be removed), diverged history (both
-sides), or unavailable (with the reason). A shallow clone is deepened from its remote; when
-that is not possible and the repository is on GitHub, GITHUB_TOKEN lets the compare API answer.
-
-Options:
-      --from REV           Where the range starts (the live commit)        [SHIPLINE_FROM]
-      --app APP            Start at the commit live on this Heroku app      [SHIPLINE_APP]
-      --to REV             Where the range ends [default: HEAD]             [SHIPLINE_TO]
-      --dir PATH           Path of the git repository [default: .]          [SHIPLINE_DIR]
-      --first-parent       List the merges of the main branch (PR titles) instead of skipping
-                           merge commits                                    [SHIPLINE_FIRST_PARENT]
-      --format FORMAT      text, markdown or json [default: text]           [SHIPLINE_FORMAT]
-  -h, --help               Print help
-
-Environment:
-  HEROKU_API_KEY, SHIPLINE_HEROKU_API_URL   with --app
-  GITHUB_TOKEN, GITHUB_API_URL              the compare API fallback [default: https://api.github.com]
-
-The list equals `git log --reverse --no-merges FROM..TO` (with --first-parent,
-`git log --reverse --first-parent FROM..TO`) on the same clone. A commit that is not in the
-clone yet must be given as its full 40-character id. Notes go to standard output; progress
-(fetches, GitHub requests) and errors to standard error. JSON (version 1, fields are only
-ever added): version, from, to, range (forward, same, backward or diverged), source (git or
-github), first_parent, commits and removed (each: sha, short, author, email, subject, body,
-pr, url), compare_url; or unavailable (the reason) alone.
-
-Exit codes: 0 notes printed, whatever the case; 1 notes unavailable (the reason is printed in
-the chosen format, and as the error); 2 not a repository, a revision that does not resolve, or
-missing Heroku credentials with --app.
-";
-
-/// The help of `shipline notify`.
-pub const NOTIFY_HELP: &str = "\
-Tell Slack what happened: app, status and the step that decided it, release, commit, duration,
-CI build link, who merged, and the release notes; an on-call mention on failure
-
-Usage: shipline notify [OPTIONS]
-
-It reports on one app: the one of the job's latest deploy or promote (or --app), with the
-steps that acted on it, its releases, the notes of what shipped to it and any rollback. A job
-that deploys staging and then promotes to production gets a message for each.
-
-Transports: an incoming webhook (SLACK_WEBHOOK_URL), which posts each app's status once, or
-the Web API (SLACK_BOT_TOKEN and --channel), which posts one message per app and updates it at
-each later step of the run, with a thread reply carrying the mention when the deploy fails.
-
-Options:
-      --status STATUS        started, succeeded, failed or skipped (GitHub's success, failure
-                             and cancelled too) [default: derived from the state file]
-                                                                            [SHIPLINE_STATUS]
-      --on LIST              Post only for these statuses, e.g. failed,succeeded; otherwise
-                             exit 0 quietly                                 [SHIPLINE_ON]
-      --channel ID           Slack channel for the Web API (an ID such as C0123ABC is best)
-                                                                            [SHIPLINE_CHANNEL]
-      --title TEXT           First line of the message                      [SHIPLINE_TITLE]
-      --mention-on-failure M Who to page on failure: <!subteam^S123>, <@U123> or <!here>
-                                                                            [SHIPLINE_MENTION_ON_FAILURE]
-      --app APP              App to report on; repeatable, one message each [default: the
-                             apps of the job's latest deploy or promote]    [SHIPLINE_APP]
-      --environment NAME     Environment shown in the message [default: the app's Heroku
-                             pipeline stage, else the app's name]           [SHIPLINE_ENVIRONMENT]
-      --from REV             Where the release notes start when the state file has none for
-                             the app [default: the app's live commit]       [SHIPLINE_FROM]
-      --to REV               Where they end [default: HEAD]                 [SHIPLINE_TO]
-      --dir PATH             Path of the git repository [default: .]        [SHIPLINE_DIR]
-      --first-parent         Release notes from the merges of the main branch
-                                                                            [SHIPLINE_FIRST_PARENT]
-      --strict               Exit 1 when Slack fails (by default: a warning and exit 0)
-                                                                            [SHIPLINE_STRICT]
-      --dry-run              Print the payload instead of sending it        [SHIPLINE_DRY_RUN]
-      --timeout DURATION     Bound on the whole step [default: 1m]          [SHIPLINE_TIMEOUT]
-      --state PATH           State file [default: .shipline/state.json]     [SHIPLINE_STATE]
-  -h, --help                 Print help
-
-Environment:
-  SLACK_WEBHOOK_URL          Incoming webhook URL (a secret: never printed)
-  SLACK_BOT_TOKEN            Bot token (xoxb-...) for the Web API; needs chat:write
-  SHIPLINE_SLACK_API_URL     Web API base [default: https://slack.com/api]
-";
-
-/// The help of `shipline verify`.
-pub const VERIFY_HELP: &str = "\
-Prove the new release is healthy: its dynos up, its endpoints answering; roll back if not
-
-Usage: shipline verify [--app APP]... [--check URL]... [OPTIONS]
-
-The app is the one of the job's latest deploy or promote (several after a promotion to
-several apps), or --app. Each app is verified in turn.
-
-1. Dynos: waits until every dyno of the new release (recorded by deploy, or --release) is up,
-   ignoring one-off `run` and `release` dynos and dynos of older releases. A crashed dyno of the
-   new release fails the step at once. With preboot, old dynos keep serving for a few minutes
-   after the new ones are up; --wait-preboot waits until they are gone.
-2. Endpoints: each --check URL must answer an allowed status, optionally containing a text,
-   within a latency; retried with backoff until --timeout. The report tells \"could not
-   connect / timed out / TLS error\" apart from \"answered 503\" and from \"answered 200
-   without the expected text\".
-3. With --rollback-on-failure a failed verification rolls the app back to the release that was
-   live before the deploy. That rollback pauses continuous deployment: the next deploy skips
-   until someone deploys with --force.
-
-Options:
-      --app APP               Heroku app; repeatable [default: the apps of the job's latest
-                              deploy or promote]                              [SHIPLINE_APP]
-      --release vN            Release whose dynos must be up [default: the deployed one]
-                                                                              [SHIPLINE_RELEASE]
-      --check URL             Endpoint to check; repeatable                   [SHIPLINE_CHECK,
-                              whitespace-separated]
-      --expect-status LIST    Allowed statuses: 200, 200,204, 2xx, 200-299 [default: 200]
-                                                                              [SHIPLINE_EXPECT_STATUS]
-      --expect-body TEXT      Text the body must contain (e.g. the commit id) [SHIPLINE_EXPECT_BODY]
-      --max-latency DURATION  Slowest acceptable answer                       [SHIPLINE_MAX_LATENCY]
-      --check-header N:V      Header sent with each check; repeatable         [SHIPLINE_CHECK_HEADER,
-                              one per line]
-      --follow-redirects      Follow redirects instead of judging the redirect [SHIPLINE_FOLLOW_REDIRECTS]
-      --wait-preboot          Wait until the old release's dynos are gone     [SHIPLINE_WAIT_PREBOOT]
-      --rollback-on-failure   Roll back when verification fails               [SHIPLINE_ROLLBACK_ON_FAILURE]
-      --timeout DURATION      Bound on the whole step [default: 5m]           [SHIPLINE_TIMEOUT]
-      --poll DURATION         Longest interval between polls and attempts [default: 10s]
-                                                                              [SHIPLINE_POLL]
-      --state PATH            State file [default: .shipline/state.json]      [SHIPLINE_STATE]
-  -h, --help                  Print help
-
-Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
-";
-
-/// The help of `shipline rollback`.
-pub const ROLLBACK_HELP: &str = "\
-Roll an app back to an earlier release (its code and config), and wait until it is live
-
-Usage: shipline rollback [--app APP] [--to vN] [OPTIONS]
-
-Without --to, the release before the live one is restored. The rollback release is described
-`Rollback to vN`, which makes later `shipline deploy` runs skip until someone deploys with --force:
-continuous deployment stays paused while a human looks.
-
-Options:
-      --app APP            Heroku app [default: the app of the job's latest deploy or promote]
-                                                                             [SHIPLINE_APP]
-      --to vN              Version to restore [default: the previous release] [SHIPLINE_TO]
-      --dry-run            Show which release would be restored and its commit [SHIPLINE_DRY_RUN]
-      --timeout DURATION   Bound on the whole step [default: 10m]            [SHIPLINE_TIMEOUT]
-      --poll DURATION      Interval between status checks [default: 3s]      [SHIPLINE_POLL]
-      --state PATH         State file [default: .shipline/state.json]        [SHIPLINE_STATE]
-  -h, --help               Print help
-
-Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
-";
-
-/// The help of `shipline promote`.
-pub const PROMOTE_HELP: &str = "\
-Ship the exact slug the staging app runs to the production app: no second build
-
-Usage: shipline promote --from STAGING_APP --app PRODUCTION_APP... [OPTIONS]
-
-When the apps are in one Heroku pipeline the promotion is a pipeline promotion (one promotion
-to every --app); otherwise a release of the staging slug is created on each. Each app's
-release is waited for and reported; one app failing fails the step, naming it and saying what
-state the others are in. All deploy guards apply, judged on the
-slug's commit: kill switch, rollback, already live, older commit. The staging release must run
-the commit being shipped (--ref) unless --any-commit.
-
-Options:
-      --from APP           Staging app whose slug ships                      [SHIPLINE_FROM]
-      --app APP            Production app; repeatable                        [SHIPLINE_APP]
-      --ref REV            Commit that must be the staging slug's [default: HEAD] [SHIPLINE_REF]
-      --dir PATH           Path of the git repository [default: .]           [SHIPLINE_DIR]
-      --any-commit         Ship the staging slug whatever its commit         [SHIPLINE_ANY_COMMIT]
-      --enabled-by VAR     Kill switch: in CI, promote only when $VAR is `true` [SHIPLINE_ENABLED_BY]
-      --force              Promote over a rollback or over newer code        [SHIPLINE_FORCE]
-      --dry-run            Run the guards and print the plan                 [SHIPLINE_DRY_RUN]
-      --timeout DURATION   Bound on the whole step [default: 30m]            [SHIPLINE_TIMEOUT]
-      --poll DURATION      Interval between status checks [default: 3s]      [SHIPLINE_POLL]
-      --state PATH         State file [default: .shipline/state.json]        [SHIPLINE_STATE]
-  -h, --help               Print help
-
-Environment: HEROKU_API_KEY (required), SHIPLINE_HEROKU_API_URL
-";
-
-/// The help of `shipline lock`.
-pub const LOCK_HELP: &str = "\
-One deploy at a time per branch: wait until no earlier build of this job on this branch is in
-flight; in latest mode, skip when a newer build has overtaken this one
-
-Usage: shipline lock [OPTIONS] [-- CMD ARGS...]
-
-The CI's own record of its builds is the queue: builds are ordered by number (CircleCI pipeline
-number; GitHub run number of the same workflow file, a re-run placed by when it started),
-numerically. An earlier build blocks while its job of the same name is running, queued, blocked
-waiting for its own upstream jobs, or its pipeline or run is still setting up; a build on hold
-for a manual approval (CircleCI on_hold, GitHub `waiting` for environment reviewers) blocks only
-with --include-on-hold. Before taking the lock the verdict is confirmed by a second read. Each
-poll says whom it waits behind.
-
-Modes:
-  queue     every build deploys, one at a time, oldest first (the default)
-  latest    a build exits as skipped (exit 0, recorded) when a newer build's job has reached
-            the lock (is running) or has already succeeded; a newer build still blocked on its
-            tests never makes it skip, and the newest build never skips
-
-With `-- CMD ARGS...` the command runs once the lock is held and shipline exits with its code;
-when the lock skips, the command does not run. Without a command the verdict goes to the state
-file: later `shipline deploy`, `promote` and `verify` steps of the job skip when the lock
-skipped.
-
-Options:
-      --provider CI          circleci or github [default: detected from CIRCLECI/GITHUB_ACTIONS]
-                                                                            [SHIPLINE_PROVIDER]
-      --branch NAME          Branch whose deploys queue together [default: CIRCLE_BRANCH,
-                             GITHUB_REF_NAME]; required on tag builds       [SHIPLINE_BRANCH]
-      --job NAME             Job whose builds queue [default: CIRCLE_JOB, GITHUB_JOB]; on
-                             GitHub, pass the job's `name:` when it has one [SHIPLINE_JOB]
-      --project SLUG         CircleCI only: gh/ORG/REPO, bb/ORG/REPO or
-                             circleci/ORG-ID/PROJECT-ID [default: from CIRCLE_* variables]
-                                                                            [SHIPLINE_PROJECT]
-      --mode MODE            queue or latest [default: queue]               [SHIPLINE_MODE]
-      --include-on-hold      Builds waiting for a manual approval block too [SHIPLINE_INCLUDE_ON_HOLD]
-      --poll DURATION        Interval between polls [default: 10s on CircleCI, 30s on GitHub]
-                                                                            [SHIPLINE_POLL]
-      --timeout DURATION     Longest wait [default: 30m]                    [SHIPLINE_TIMEOUT]
-      --on-timeout POLICY    fail (exit 1, nothing deploys) or proceed (take the lock with a
-                             warning) [default: fail]                       [SHIPLINE_ON_TIMEOUT]
-      --stale-after DURATION Ignore (and report) a build whose job has been running longer than
-                             this: the escape from builds stuck running [default: off]
-                                                                            [SHIPLINE_STALE_AFTER]
-      --state PATH           State file [default: .shipline/state.json]     [SHIPLINE_STATE]
-  -h, --help                 Print help
-
-Environment:
-  CIRCLE_TOKEN                 CircleCI personal API token (project tokens do not work with
-                               API v2)
-  SHIPLINE_CIRCLECI_API_URL    CircleCI API base [default: https://circleci.com/api/v2]
-  GITHUB_TOKEN                 GitHub token with `actions: read` (pass `${{ github.token }}`)
-  GITHUB_API_URL               GitHub API base [default: https://api.github.com]
-  GITHUB_REPOSITORY, GITHUB_WORKFLOW_REF, GITHUB_RUN_ID
-                               The repository, workflow file and own run (set by GitHub)
-
-An API error that persists after retries fails the step: the lock never deploys on a guess.
-";
-
 /// Parses the command line (without the program name).
 pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     parse_with_env(args, &|name| std::env::var(name).ok())
@@ -667,7 +385,7 @@ pub fn parse_with_env(
                 return Ok(Command::Version);
             }
             if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(HELP));
+                return Ok(Command::Help(HELP.to_string()));
             }
             let rest = args.finish();
             if let Some(first) = rest.first() {
@@ -679,19 +397,19 @@ pub fn parse_with_env(
             Err(usage("no command given; see `shipline --help`"))
         }
         Some("-V" | "--version") => Ok(Command::Version),
-        Some("-h" | "--help") => Ok(Command::Help(HELP)),
+        Some("-h" | "--help") => Ok(Command::Help(HELP.to_string())),
         Some("help") => match args.subcommand().ok().flatten().as_deref() {
-            None => Ok(Command::Help(HELP)),
+            None => Ok(Command::Help(HELP.to_string())),
             Some(name) => help_of(name)
                 .map(Command::Help)
                 .ok_or_else(|| unknown(name)),
         },
         Some(name) => {
-            let help = help_of(name).ok_or_else(|| unknown(name))?;
+            let spec = command_spec(name).ok_or_else(|| unknown(name))?;
             if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(help));
+                return Ok(Command::Help(spec.help()));
             }
-            let o = Options::new(args, env, &raw);
+            let o = Options::new(spec, args, env, &raw);
             match name {
                 "lock" => parse_lock(o, command.unwrap_or_default()).map(Command::Lock),
                 "deploy" => parse_deploy(o).map(Command::Deploy),
@@ -707,17 +425,8 @@ pub fn parse_with_env(
 }
 
 /// The help text of a command, or `None` when there is no such command.
-fn help_of(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "lock" => LOCK_HELP,
-        "deploy" => DEPLOY_HELP,
-        "verify" => VERIFY_HELP,
-        "rollback" => ROLLBACK_HELP,
-        "promote" => PROMOTE_HELP,
-        "notes" => NOTES_HELP,
-        "notify" => NOTIFY_HELP,
-        _ => return None,
-    })
+fn help_of(name: &str) -> Option<String> {
+    command_spec(name).map(Spec::help)
 }
 
 fn unknown(name: &str) -> UsageError {
@@ -726,17 +435,15 @@ fn unknown(name: &str) -> UsageError {
 
 fn parse_deploy(mut o: Options<'_>) -> Result<DeployArgs, UsageError> {
     let app = o.string("--app")?;
-    let git_ref = o.string("--ref")?.unwrap_or_else(|| "HEAD".to_string());
-    let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
+    let git_ref = o.text("--ref")?;
+    let dir = o.text("--dir")?;
     let subdir = o.string("--subdir")?;
     let enabled_by = o.string("--enabled-by")?;
     let force = o.flag("--force")?;
     let require_preboot = o.flag("--require-preboot")?;
     let dry_run = o.flag("--dry-run")?;
-    let timeout = o
-        .duration("--timeout")?
-        .unwrap_or(Duration::from_secs(30 * 60));
-    let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
+    let timeout = o.required_duration("--timeout")?;
+    let poll = o.required_duration("--poll")?;
     let state = o.string("--state")?;
     o.finish("deploy")?;
 
@@ -768,8 +475,8 @@ fn parse_deploy(mut o: Options<'_>) -> Result<DeployArgs, UsageError> {
 
 fn parse_notes(mut o: Options<'_>) -> Result<NotesArgs, UsageError> {
     let from = o.notes_from()?;
-    let to = o.string("--to")?.unwrap_or_else(|| "HEAD".to_string());
-    let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
+    let to = o.text("--to")?;
+    let dir = o.text("--dir")?;
     let first_parent = o.flag("--first-parent")?;
     let format = match o.string("--format")?.as_deref() {
         None | Some("text") => NotesFormat::Text,
@@ -828,12 +535,12 @@ fn parse_notify(mut o: Options<'_>) -> Result<NotifyArgs, UsageError> {
     let environment = o.string("--environment")?;
     let apps = o.list("--app", is_list_separator)?;
     let from = o.string("--from")?;
-    let to = o.string("--to")?.unwrap_or_else(|| "HEAD".to_string());
-    let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
+    let to = o.text("--to")?;
+    let dir = o.text("--dir")?;
     let first_parent = o.flag("--first-parent")?;
     let strict = o.flag("--strict")?;
     let dry_run = o.flag("--dry-run")?;
-    let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(60));
+    let timeout = o.required_duration("--timeout")?;
     let state = o.string("--state")?;
     o.finish("notify")?;
     check_apps("--app", &apps)?;
@@ -907,8 +614,8 @@ fn parse_verify(mut o: Options<'_>) -> Result<VerifyArgs, UsageError> {
     let follow_redirects = o.flag("--follow-redirects")?;
     let wait_preboot = o.flag("--wait-preboot")?;
     let rollback_on_failure = o.flag("--rollback-on-failure")?;
-    let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(300));
-    let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(10));
+    let timeout = o.required_duration("--timeout")?;
+    let poll = o.required_duration("--poll")?;
     let state = o.string("--state")?;
     o.finish("verify")?;
     check_apps("--app", &apps)?;
@@ -950,8 +657,8 @@ fn parse_rollback(mut o: Options<'_>) -> Result<RollbackArgs, UsageError> {
         ),
     };
     let dry_run = o.flag("--dry-run")?;
-    let timeout = o.duration("--timeout")?.unwrap_or(Duration::from_secs(600));
-    let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
+    let timeout = o.required_duration("--timeout")?;
+    let poll = o.required_duration("--poll")?;
     let state = o.string("--state")?;
     o.finish("rollback")?;
     check_apps("--app", app.as_slice())?;
@@ -968,16 +675,14 @@ fn parse_rollback(mut o: Options<'_>) -> Result<RollbackArgs, UsageError> {
 fn parse_promote(mut o: Options<'_>) -> Result<PromoteArgs, UsageError> {
     let from = o.string("--from")?;
     let apps = o.list("--app", is_list_separator)?;
-    let git_ref = o.string("--ref")?.unwrap_or_else(|| "HEAD".to_string());
-    let dir = o.string("--dir")?.unwrap_or_else(|| ".".to_string());
+    let git_ref = o.text("--ref")?;
+    let dir = o.text("--dir")?;
     let any_commit = o.flag("--any-commit")?;
     let enabled_by = o.string("--enabled-by")?;
     let force = o.flag("--force")?;
     let dry_run = o.flag("--dry-run")?;
-    let timeout = o
-        .duration("--timeout")?
-        .unwrap_or(Duration::from_secs(30 * 60));
-    let poll = o.duration("--poll")?.unwrap_or(Duration::from_secs(3));
+    let timeout = o.required_duration("--timeout")?;
+    let poll = o.required_duration("--poll")?;
     let state = o.string("--state")?;
     o.finish("promote")?;
     check_apps("--from", from.as_slice())?;
@@ -1041,9 +746,7 @@ fn parse_lock(mut o: Options<'_>, command: Vec<OsString>) -> Result<LockArgs, Us
     };
     let include_on_hold = o.flag("--include-on-hold")?;
     let poll = o.duration("--poll")?;
-    let timeout = o
-        .duration("--timeout")?
-        .unwrap_or(Duration::from_secs(30 * 60));
+    let timeout = o.required_duration("--timeout")?;
     let on_timeout = match o.string("--on-timeout")?.as_deref().map(str::trim) {
         None | Some("fail") => OnTimeout::Fail,
         Some("proceed") => OnTimeout::Proceed,
@@ -1081,8 +784,10 @@ fn state_path(flag: Option<String>) -> PathBuf {
         .unwrap_or_else(crate::state::State::default_path)
 }
 
-/// Reads flags with their `SHIPLINE_*` fallbacks.
+/// Reads the flags of one command through its table: the value on the command line, else the
+/// flag's variable, else the table's default.
 struct Options<'a> {
+    spec: &'static Spec,
     args: Arguments,
     env: &'a dyn Fn(&str) -> Option<String>,
     /// The command line as given, to tell whether a value came from a flag or a variable.
@@ -1091,11 +796,33 @@ struct Options<'a> {
 
 impl<'a> Options<'a> {
     fn new(
+        spec: &'static Spec,
         args: Arguments,
         env: &'a dyn Fn(&str) -> Option<String>,
         raw: &'a [String],
     ) -> Options<'a> {
-        Options { args, env, raw }
+        Options {
+            spec,
+            args,
+            env,
+            raw,
+        }
+    }
+
+    /// The table's entry for `flag`; reading a flag the table lacks is a bug of the parser.
+    fn entry(&self, flag: &str, value: Value) -> &'static Flag {
+        let entry = self.spec.flag(flag).unwrap_or_else(|| {
+            panic!(
+                "`shipline {}` reads {flag}, which its table lacks",
+                self.spec.name
+            )
+        });
+        assert_eq!(
+            entry.value, value,
+            "{flag} of {} is read as {value:?}",
+            self.spec.name
+        );
+        entry
     }
 
     /// Fails on whatever is left on the command line, naming it and the command's help.
@@ -1103,10 +830,12 @@ impl<'a> Options<'a> {
         finish(self.args, command)
     }
 
-    fn string(&mut self, flag: &'static str) -> Result<Option<String>, UsageError> {
+    /// A value given on the command line or in the flag's variable.
+    fn given(&mut self, entry: &'static Flag) -> Result<Option<String>, UsageError> {
+        let flag = entry.name;
         match self.args.opt_value_from_str::<_, String>(flag) {
             Ok(Some(v)) => Ok(Some(v)),
-            Ok(None) => Ok((self.env)(&env_name(flag)).filter(|v| !v.is_empty())),
+            Ok(None) => Ok((self.env)(&entry.env_var()).filter(|v| !v.is_empty())),
             Err(pico_args::Error::OptionWithoutAValue(_)) => {
                 Err(usage(format!("{flag} needs a value")))
             }
@@ -1118,12 +847,29 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A text flag: given, else the table's default value, else `None`.
+    fn string(&mut self, flag: &'static str) -> Result<Option<String>, UsageError> {
+        let entry = self.entry(flag, Value::Text);
+        Ok(self.given(entry)?.or_else(|| match entry.default {
+            FlagDefault::Value(v) => Some(v.to_string()),
+            FlagDefault::None | FlagDefault::Described(_) => None,
+        }))
+    }
+
+    /// A text flag whose table entry has a default value.
+    fn text(&mut self, flag: &'static str) -> Result<String, UsageError> {
+        Ok(self
+            .string(flag)?
+            .unwrap_or_else(|| panic!("{flag} has no default value in its table")))
+    }
+
     /// A repeatable flag; its variable holds the values separated by `split`.
     fn list(
         &mut self,
         flag: &'static str,
         split: fn(char) -> bool,
     ) -> Result<Vec<String>, UsageError> {
+        let entry = self.entry(flag, Value::List);
         let values: Vec<String> = self.args.values_from_str(flag).map_err(|e| match e {
             pico_args::Error::OptionWithoutAValue(_) => usage(format!("{flag} needs a value")),
             other => usage(format!("{flag}: {other}")),
@@ -1131,7 +877,7 @@ impl<'a> Options<'a> {
         if !values.is_empty() {
             return Ok(values);
         }
-        Ok((self.env)(&env_name(flag))
+        Ok((self.env)(&entry.env_var())
             .map(|v| {
                 v.split(split)
                     .map(str::trim)
@@ -1156,11 +902,13 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A switch: on the command line, else its variable as true/false.
     fn flag(&mut self, flag: &'static str) -> Result<bool, UsageError> {
+        let entry = self.entry(flag, Value::Switch);
         if self.args.contains(flag) {
             return Ok(true);
         }
-        let name = env_name(flag);
+        let name = entry.env_var();
         match (self.env)(&name) {
             None => Ok(false),
             Some(v) => parse_bool(&v).ok_or_else(|| {
@@ -1171,16 +919,23 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A duration flag: given, else the table's default value, else `None`.
     fn duration(&mut self, flag: &'static str) -> Result<Option<Duration>, UsageError> {
+        let entry = self.entry(flag, Value::Duration);
         let from_env = !self
             .raw
             .iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-        let Some(text) = self.string(flag)? else {
-            return Ok(None);
+        let Some(text) = self.given(entry)? else {
+            return Ok(match entry.default {
+                FlagDefault::Value(v) => {
+                    Some(parse_duration(v).expect("the table's durations parse"))
+                }
+                FlagDefault::None | FlagDefault::Described(_) => None,
+            });
         };
         let source = if from_env {
-            env_name(flag)
+            entry.env_var()
         } else {
             flag.to_string()
         };
@@ -1199,6 +954,13 @@ impl<'a> Options<'a> {
             )));
         }
         Ok(Some(d))
+    }
+
+    /// A duration flag whose table entry has a default value.
+    fn required_duration(&mut self, flag: &'static str) -> Result<Duration, UsageError> {
+        Ok(self
+            .duration(flag)?
+            .unwrap_or_else(|| panic!("{flag} has no default value in its table")))
     }
 }
 
@@ -1411,15 +1173,15 @@ mod tests {
         ));
         assert!(matches!(
             parse_args(&["--help"], &[]),
-            Ok(Command::Help(HELP))
+            Ok(Command::Help(h)) if h == HELP
         ));
         assert!(matches!(
             parse_args(&["deploy", "--help"], &[]),
-            Ok(Command::Help(DEPLOY_HELP))
+            Ok(Command::Help(h)) if h.starts_with("Deploy a commit")
         ));
         assert!(matches!(
             parse_args(&["help", "deploy"], &[]),
-            Ok(Command::Help(DEPLOY_HELP))
+            Ok(Command::Help(h)) if h.starts_with("Deploy a commit")
         ));
     }
 
@@ -1499,8 +1261,46 @@ mod tests {
         assert!(error(&["deploy", "--app", "shop", "--", "x"], &[]).contains("`--`"));
         assert!(matches!(
             parse_args(&["help", "lock"], &[]),
-            Ok(Command::Help(LOCK_HELP))
+            Ok(Command::Help(h)) if h.starts_with("One deploy at a time")
         ));
+    }
+
+    #[test]
+    fn every_flag_of_the_table_is_read_and_in_the_help() {
+        for spec in COMMANDS {
+            let help = spec.help();
+            for flag in spec.flags {
+                let var = flag.env_var();
+                assert!(
+                    help.contains(flag.name),
+                    "{} --help lacks {}",
+                    spec.name,
+                    flag.name
+                );
+                assert!(help.contains(&var), "{} --help lacks {var}", spec.name);
+                if let FlagDefault::Value(v) = flag.default {
+                    if flag.value == Value::Duration {
+                        assert!(parse_duration(v).is_ok(), "{}: {v}", flag.name);
+                    }
+                }
+                // Set through its variable with a value the flag may well refuse: whatever the
+                // parser says, it must not be that the option is unknown (read by no one).
+                let sample = match flag.value {
+                    Value::Switch => "true",
+                    Value::Duration => "1s",
+                    Value::Text | Value::List => "x",
+                };
+                let args = [spec.name, flag.name, sample];
+                let args: &[&str] = if flag.value == Value::Switch {
+                    &args[..2]
+                } else {
+                    &args
+                };
+                if let Err(e) = parse_args(args, &[]) {
+                    assert!(!e.0.contains("unknown option"), "{}: {}", spec.name, e.0);
+                }
+            }
+        }
     }
 
     #[test]

@@ -36,6 +36,16 @@ fn version_and_help() {
             "deploy --help lacks {flag}: {run:?}"
         );
     }
+
+    // notify reads these; its help once forgot to say so.
+    let run = shipline(&dir.path, &["notify", "--help"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for var in ["SHIPLINE_FROM", "SHIPLINE_APP", "SHIPLINE_FIRST_PARENT"] {
+        assert!(
+            run.stdout.contains(var),
+            "notify --help lacks {var}: {run:?}"
+        );
+    }
 }
 
 #[test]
