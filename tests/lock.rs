@@ -217,10 +217,12 @@ fn latest_mode_skips_the_middle_builds_and_runs_the_newest() {
 fn latest_mode_does_not_skip_for_a_newer_build_still_blocked_on_tests() {
     let w = World::new("lock-blocked-newer");
     let first = w.main(0);
-    let second = w.main(100);
+    // Late enough for a loaded machine to have started #1 (a newer build already running
+    // would rightly make #1 skip), early enough to find #1 holding the lock.
+    let second = w.main(1500);
     // Still testing long after #2 reaches the lock: it must not make #2 skip.
-    let third = w.main(1500);
-    let runs = w.run_all(&[first, second, third], &["--mode", "latest"], 400);
+    let third = w.main(5000);
+    let runs = w.run_all(&[first, second, third], &["--mode", "latest"], 1500);
     assert!(runs.iter().all(|r| r.code == 0), "{runs:?}");
     assert_eq!(w.entries(), [1, 2, 3]);
     assert!(!runs[1].stdout.contains("Skipped"), "{:?}", runs[1]);

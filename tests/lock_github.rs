@@ -196,8 +196,10 @@ fn latest_mode_skips_the_middle_runs_and_runs_the_newest() {
 #[test]
 fn latest_mode_does_not_skip_for_a_newer_run_still_testing() {
     let w = World::new("ghlock-blocked-newer");
-    let runs = [w.main(0), w.main(100), w.main(1500)];
-    let out = w.run_all(&runs, &["--mode", "latest"], 400);
+    // #2 late enough for a loaded machine to have started #1, and #3 still testing while #2
+    // waits behind #1 (see the CircleCI twin of this test).
+    let runs = [w.main(0), w.main(1500), w.main(5000)];
+    let out = w.run_all(&runs, &["--mode", "latest"], 1500);
     assert!(out.iter().all(|r| r.code == 0), "{out:?}");
     assert_eq!(w.entries(), [1, 2, 3]);
     assert!(!out[1].stdout.contains("Skipped"), "{:?}", out[1]);
