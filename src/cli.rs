@@ -6,14 +6,14 @@
 //! parser cannot accept is a [`UsageError`] naming the flag or variable: exit code 2.
 
 use std::ffi::OsString;
-
-use crate::notes::NotesFormat;
-use crate::slack::message::NotifyStatus;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pico_args::Arguments;
+
+use crate::notes::NotesFormat;
+use crate::slack::message::NotifyStatus;
 
 mod flags;
 pub use flags::{command as command_spec, Flag, FlagDefault, Spec, Value, COMMANDS};
