@@ -7,12 +7,10 @@ use std::path::Path;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use self::history::{Ancestry, GitDag};
+use crate::git::history::{self, Ancestry, GitDag};
 use crate::git::{self, Deepen};
 use crate::github::{self, CompareStatus, GitHub};
 use crate::text;
-
-pub mod history;
 
 /// The format version of the JSON form. Fields may be added; none is removed or renamed
 /// without a new version.

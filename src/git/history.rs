@@ -23,6 +23,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use gix::objs::Find;
 use gix::ObjectId;
 
+use super::fetch::{fetch, remote, Deepen};
+use super::repo::{open_gix, short};
+use super::Repository;
+
 /// A commit as the walks see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node<Id> {
@@ -56,7 +60,7 @@ pub enum Ancestry {
 
 /// What [`relate`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Relation {
+pub struct Related {
     /// The relation, as far as the history read tells.
     pub ancestry: Ancestry,
     /// A commit of the shallow boundary lies inside the range: its missing parents could
@@ -72,7 +76,7 @@ const STALE: u8 = 4;
 /// both, the way `git merge-base` does: every commit gets the sides it is reachable from, and
 /// the walk stops once only commits reachable from both remain. Unlike a date-bounded walk it
 /// is exact whatever the commit dates say.
-pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Relation> {
+pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Related> {
     let mut flags: gix::hashtable::hash_map::HashMap<D::Id, u8> = Default::default();
     let mut queue = BinaryHeap::new();
     let mut seq = 0u64;
@@ -119,7 +123,7 @@ pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Relation> {
     let incomplete = shallow_seen
         .iter()
         .any(|&id| side(id) & (LEFT | RIGHT) != LEFT | RIGHT);
-    Ok(Relation {
+    Ok(Related {
         ancestry,
         incomplete,
     })
@@ -452,6 +456,138 @@ fn ident_time(ident: &[u8]) -> i64 {
         .unwrap_or(0)
 }
 
+/// How the commit being deployed relates to the commit that is live.
+///
+/// The deploy guard uses it to refuse shipping older code over newer code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relation {
+    /// The deploying commit is the live commit.
+    Same,
+    /// The deploying commit descends from the live commit: a normal forward deploy.
+    Newer,
+    /// The deploying commit is an ancestor of the live commit: shipping it would roll code back.
+    Older,
+    /// Neither descends from the other (a force-push, a deploy from another branch, or
+    /// unrelated histories).
+    Diverged,
+    /// Ancestry could not be decided; the text says why, for the user. The caller fails closed.
+    Unknown(String),
+}
+
+impl Repository {
+    /// Decides how the commit being deployed relates to the live one.
+    ///
+    /// CI clones are often shallow (depth 1 by default on GitHub Actions), and a stale build's
+    /// clone may not even contain the newer live commit. When the answer cannot be read from the
+    /// local history, the missing history is fetched from `origin` with the `git` command
+    /// (unshallowing a shallow clone) and the question is asked again. Whatever still cannot be
+    /// decided is `Relation::Unknown` with the reason, never a guess: the guard it feeds must
+    /// fail closed.
+    ///
+    /// In a shallow clone only an ancestry found in local history is trusted; "not an
+    /// ancestor" could be wrong because the commits behind the shallow boundary are missing.
+    /// Unshallowing downloads the whole history once, which takes a while on a big repository;
+    /// a full clone (`fetch-depth: 0` on GitHub Actions) avoids it. `deploying` and `live` may
+    /// be any revision; `live` is normally the full id Heroku recorded for the release, which
+    /// can be fetched even when no branch of this clone contains it.
+    pub fn relation(&self, deploying: &str, live: &str) -> Result<Relation> {
+        let deploying_id = self.resolve_id(deploying)?;
+        let live_id = match ObjectId::from_hex(live.as_bytes()) {
+            Ok(id) => id,
+            Err(_) => match self.resolve_id(live) {
+                Ok(id) => id,
+                Err(err) => {
+                    return Ok(Relation::Unknown(format!(
+                        "the live commit {live:?} is not a full commit id and does not resolve in \
+                         this clone: {err:#}"
+                    )))
+                }
+            },
+        };
+        if deploying_id == live_id {
+            return Ok(Relation::Same);
+        }
+        let why = match decide(&self.repo, deploying_id, live_id)? {
+            Decision::Decided(relation) => return Ok(relation),
+            Decision::Undecided(why) => why,
+        };
+        let shallow = self
+            .repo
+            .is_shallow()
+            .context("could not tell whether this clone is shallow")?;
+        let Some((remote, _)) = remote(&self.repo) else {
+            return Ok(Relation::Unknown(format!(
+                "{why}, and the clone has no `origin` (or single) remote to fetch it from"
+            )));
+        };
+        let mut why = why;
+        for &step in Deepen::steps(shallow) {
+            let ids: Vec<String> = [deploying_id, live_id]
+                .iter()
+                .filter(|id| step != Deepen::Missing || !self.repo.has_object(**id))
+                .map(|id| id.to_string())
+                .collect();
+            if let Err(failure) = fetch(&self.dir, &remote, step, &ids) {
+                return Ok(Relation::Unknown(format!("{why}, and {failure}")));
+            }
+            let repo = open_gix(&self.dir)?;
+            match decide(&repo, deploying_id, live_id)? {
+                Decision::Decided(relation) => return Ok(relation),
+                Decision::Undecided(still) => why = still,
+            }
+        }
+        Ok(Relation::Unknown(format!(
+            "{why}, even after fetching from {remote}"
+        )))
+    }
+}
+
+/// What local history alone can say.
+enum Decision {
+    /// The relation is known.
+    Decided(Relation),
+    /// Why the local history cannot answer, phrased to be followed by what was tried.
+    Undecided(String),
+}
+
+/// Answers from local history only. In a shallow clone only a found ancestry is trusted: a
+/// commit beyond the shallow boundary could still connect the two.
+fn decide(repo: &gix::Repository, deploying: ObjectId, live: ObjectId) -> Result<Decision> {
+    if !repo.has_object(live) {
+        return Ok(Decision::Undecided(format!(
+            "live commit {} is not in this clone's history",
+            short(live)
+        )));
+    }
+    let shallow = repo
+        .is_shallow()
+        .context("could not tell whether this clone is shallow")?;
+    let base = match repo.merge_base(deploying, live) {
+        Ok(base) => base.map(|id| id.detach()),
+        Err(_) if shallow => None,
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!(
+                    "could not compare commits {} and {} in the repository",
+                    short(deploying),
+                    short(live)
+                )
+            })
+        }
+    };
+    Ok(match base {
+        Some(base) if base == live => Decision::Decided(Relation::Newer),
+        Some(base) if base == deploying => Decision::Decided(Relation::Older),
+        _ if shallow => Decision::Undecided(format!(
+            "this clone is shallow and its history does not show how {} (deploying) relates to \
+             live commit {}",
+            short(deploying),
+            short(live)
+        )),
+        _ => Decision::Decided(Relation::Diverged),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,5 +705,97 @@ parent 3333333333333333333333333333333333333333\n";
         assert_eq!(time, 1_700_000_099);
         assert_eq!(parents.len(), 2);
         assert_eq!(ident_time(b"No Date <x>"), 0);
+    }
+
+    use crate::git::open;
+    use crate::git::testing::*;
+
+    #[test]
+    fn relation_in_a_full_clone() {
+        let tmp = TempDir::new("relation");
+        init(tmp.path());
+        let a = commit_all(tmp.path(), "a");
+        let b = commit_all(tmp.path(), "b");
+        let c = commit_all(tmp.path(), "c");
+        git(tmp.path(), &["checkout", "-q", "-b", "side", &b]);
+        let d = commit_all(tmp.path(), "d");
+        git(tmp.path(), &["tag", "-a", "v-c", "-m", "tag", &c]);
+        let repo = open(tmp.path()).unwrap();
+        assert_eq!(repo.relation(&c, &a).unwrap(), Relation::Newer);
+        assert_eq!(repo.relation(&a, &c).unwrap(), Relation::Older);
+        assert_eq!(repo.relation(&b, &b).unwrap(), Relation::Same);
+        assert_eq!(repo.relation("v-c", &c).unwrap(), Relation::Same);
+        assert_eq!(repo.relation(&c, &d).unwrap(), Relation::Diverged);
+        assert_eq!(repo.relation(&d, &a).unwrap(), Relation::Newer);
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_deepens_step_by_step_instead_of_unshallowing() {
+        let tmp = TempDir::new("shallow-deepen");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 150, "1");
+        let live = &ids[ids.len() - 40];
+        let repo = open(&clone).unwrap();
+        assert_eq!(
+            repo.relation(ids.last().unwrap(), live).unwrap(),
+            Relation::Newer
+        );
+        let reopened = open(&clone).unwrap();
+        assert!(
+            reopened.repo.is_shallow().unwrap(),
+            "a deploy 40 commits ahead must not download the whole history"
+        );
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_fetches_a_missing_newer_live_commit() {
+        let tmp = TempDir::new("shallow-older");
+        let (origin, clone, ids) = origin_and_shallow_clone(&tmp, 3, "1");
+        let live = {
+            write(&origin, "n", b"live");
+            commit_all(&origin, "live")
+        };
+        let repo = open(&clone).unwrap();
+        assert!(!repo
+            .repo
+            .has_object(ObjectId::from_hex(live.as_bytes()).unwrap()));
+        assert_eq!(repo.relation(&ids[2], &live).unwrap(), Relation::Older);
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_deepens_to_find_an_older_live_commit() {
+        let tmp = TempDir::new("shallow-newer");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 5, "1");
+        let repo = open(&clone).unwrap();
+        assert_eq!(repo.relation(&ids[4], &ids[1]).unwrap(), Relation::Newer);
+        assert!(!open(&clone).unwrap().repo.is_shallow().unwrap());
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_decides_locally_when_history_suffices() {
+        let tmp = TempDir::new("shallow-local");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 5, "3");
+        git(&clone, &["remote", "remove", "origin"]);
+        let repo = open(&clone).unwrap();
+        assert_eq!(repo.relation(&ids[4], &ids[2]).unwrap(), Relation::Newer);
+        assert_eq!(repo.relation(&ids[2], &ids[4]).unwrap(), Relation::Older);
+    }
+
+    #[test]
+    fn relation_is_unknown_with_a_reason_when_origin_lacks_the_live_commit() {
+        let tmp = TempDir::new("unknown");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 2, "1");
+        let missing = "0123456789abcdef0123456789abcdef01234567";
+        let repo = open(&clone).unwrap();
+        let Relation::Unknown(reason) = repo.relation(&ids[1], missing).unwrap() else {
+            panic!("expected Unknown");
+        };
+        assert!(
+            reason.contains("0123456") && reason.contains("not in this clone"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("fatal") || reason.contains("error"),
+            "git's stderr is kept: {reason}"
+        );
     }
 }
