@@ -4,6 +4,92 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use anyhow::Result;
+use gix::ObjectId;
+
+use super::history::GitDag;
+
+/// What one look at the local history gave a caller of [`complete`].
+pub enum Look<T> {
+    /// The history answered.
+    Answered(T),
+    /// The history is not enough, for this reason (phrased for the user, to be followed by
+    /// what was tried).
+    Missing(String),
+}
+
+/// Why [`complete`] ended without an answer: the last reason the history gave, and what
+/// fetching did. Each caller words it for its own output.
+pub struct Unanswered {
+    /// The last [`Look::Missing`] reason.
+    pub why: String,
+    /// What stopped the fetching.
+    pub failure: Failure,
+}
+
+/// What stopped [`complete`] from fetching more.
+pub enum Failure {
+    /// The clone has no `origin` remote, nor a single other one.
+    NoRemote,
+    /// A `git fetch` failed: the command and git's message.
+    Fetch(String),
+    /// Every step ran; the history fetched from this remote still did not answer.
+    Exhausted(String),
+}
+
+/// The one deepen loop: asks `look` of the local history and, while it cannot answer,
+/// completes the clone from its own remote ([`Deepen::steps`]: a shallow clone by 100, then
+/// 1000 commits, then unshallowed; a full clone by fetching the missing `ids`) and asks again
+/// on the reopened repository, left in `dag`.
+///
+/// Most deploys are a few commits ahead of what is live, so the first small step usually
+/// answers and the whole history of a big repository is fetched only when it must be.
+/// `progress` is told each step before it runs, with the remote's name. An error of `look`
+/// or of reopening the repository ends the loop as an error.
+pub fn complete<T>(
+    dag: &mut GitDag,
+    ids: [ObjectId; 2],
+    mut look: impl FnMut(&mut GitDag) -> Result<Look<T>>,
+    progress: &mut dyn FnMut(&str, Deepen),
+) -> Result<std::result::Result<T, Unanswered>> {
+    let mut why = match look(dag)? {
+        Look::Answered(answer) => return Ok(Ok(answer)),
+        Look::Missing(why) => why,
+    };
+    let Some((remote, _)) = remote(dag.repo()) else {
+        return Ok(Err(Unanswered {
+            why,
+            failure: Failure::NoRemote,
+        }));
+    };
+    for &step in Deepen::steps(dag.shallow()) {
+        progress(&remote, step);
+        let wanted: Vec<String> = ids
+            .iter()
+            .filter(|id| step != Deepen::Missing || !dag.has_commit(**id))
+            .map(|id| id.to_string())
+            .collect();
+        if let Err(failed) = fetch(dag.dir(), &remote, step, &wanted) {
+            return Ok(Err(Unanswered {
+                why,
+                failure: Failure::Fetch(failed),
+            }));
+        }
+        *dag = GitDag::open(dag.dir())?;
+        match look(dag)? {
+            Look::Answered(answer) => return Ok(Ok(answer)),
+            Look::Missing(still) => why = still,
+        }
+        if !dag.shallow() && step != Deepen::Missing {
+            break;
+        }
+    }
+    Ok(Err(Unanswered {
+        why,
+        failure: Failure::Exhausted(remote),
+    }))
+}
+
 /// One `git fetch` of a stepwise completion of the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deepen {

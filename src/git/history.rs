@@ -10,9 +10,9 @@
 //! another branch. Both walks run over a [`Dag`], so they are unit-tested on small in-memory
 //! graphs; [`GitDag`] reads a repository through gix.
 //!
-//! A shallow clone may lack the history a range needs. [`fetch`] completes it with the `git`
-//! command (which honours the credentials a CI checkout configured, such as
-//! `http.extraheader`), step by step.
+//! One walk, [`relate`], answers how two commits relate for the deploy guard and the release
+//! notes alike, as a [`Relation`]. A shallow clone may lack the history the answer needs;
+//! [`super::fetch::complete`] deepens it step by step and asks again.
 
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::Hash;
@@ -23,8 +23,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use gix::objs::Find;
 use gix::ObjectId;
 
-use super::fetch::{fetch, remote, Deepen};
-use super::repo::{open_gix, short};
+use super::fetch::{complete, Failure, Look, Unanswered};
+use super::repo::short;
 use super::Repository;
 
 /// A commit as the walks see it.
@@ -47,22 +47,12 @@ pub trait Dag {
     fn is_shallow(&self, id: Self::Id) -> bool;
 }
 
-/// How `to` relates to `from`, from the history the walk could read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ancestry {
-    /// `from` is an ancestor of `to`.
-    Forward,
-    /// `to` is an ancestor of `from`.
-    Backward,
-    /// Neither is an ancestor of the other.
-    Diverged,
-}
-
 /// What [`relate`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Related {
-    /// The relation, as far as the history read tells.
-    pub ancestry: Ancestry,
+    /// How `to` relates to `from` (`Newer`: `to` descends from `from`; `Older`: `to` is an
+    /// ancestor of `from`; `Diverged`: neither), as far as the history read tells.
+    pub relation: Relation,
     /// A commit of the shallow boundary lies inside the range: its missing parents could
     /// change the answer and the list, so neither is to be trusted yet.
     pub incomplete: bool,
@@ -113,18 +103,18 @@ pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Related> {
         }
     }
     let side = |id: D::Id| flags.get(&id).copied().unwrap_or(0);
-    let ancestry = if side(from) & RIGHT != 0 {
-        Ancestry::Forward
+    let relation = if side(from) & RIGHT != 0 {
+        Relation::Newer
     } else if side(to) & LEFT != 0 {
-        Ancestry::Backward
+        Relation::Older
     } else {
-        Ancestry::Diverged
+        Relation::Diverged
     };
     let incomplete = shallow_seen
         .iter()
         .any(|&id| side(id) & (LEFT | RIGHT) != LEFT | RIGHT);
     Ok(Related {
-        ancestry,
+        relation,
         incomplete,
     })
 }
@@ -340,6 +330,11 @@ impl GitDag {
         })
     }
 
+    /// The directory it was opened from, where `git fetch` runs to complete it.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The underlying repository.
     pub fn repo(&self) -> &gix::Repository {
         &self.repo
@@ -456,9 +451,11 @@ fn ident_time(ident: &[u8]) -> i64 {
         .unwrap_or(0)
 }
 
-/// How the commit being deployed relates to the commit that is live.
+/// How one commit relates to another: the one answer the deploy guard (deploying against
+/// live) and the release notes (`to` against `from`) both read.
 ///
-/// The deploy guard uses it to refuse shipping older code over newer code.
+/// The guard uses it to refuse shipping older code over newer code; the notes derive from it
+/// which commits ship and which stop being live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Relation {
     /// The deploying commit is the live commit.
@@ -479,17 +476,16 @@ impl Repository {
     ///
     /// CI clones are often shallow (depth 1 by default on GitHub Actions), and a stale build's
     /// clone may not even contain the newer live commit. When the answer cannot be read from the
-    /// local history, the missing history is fetched from `origin` with the `git` command
-    /// (unshallowing a shallow clone) and the question is asked again. Whatever still cannot be
-    /// decided is `Relation::Unknown` with the reason, never a guess: the guard it feeds must
-    /// fail closed.
+    /// local history, [`complete`] fetches the missing history from the clone's own remote and
+    /// the question is asked again. Whatever still cannot be decided is `Relation::Unknown`
+    /// with the reason, never a guess: the guard it feeds must fail closed.
     ///
-    /// In a shallow clone only an ancestry found in local history is trusted; "not an
-    /// ancestor" could be wrong because the commits behind the shallow boundary are missing.
-    /// Unshallowing downloads the whole history once, which takes a while on a big repository;
-    /// a full clone (`fetch-depth: 0` on GitHub Actions) avoids it. `deploying` and `live` may
-    /// be any revision; `live` is normally the full id Heroku recorded for the release, which
-    /// can be fetched even when no branch of this clone contains it.
+    /// In a shallow clone an ancestry found in local history is trusted, but "neither is an
+    /// ancestor" is not when the walk met the shallow boundary: the missing commits could
+    /// connect the two. A full clone (`fetch-depth: 0` on GitHub Actions) avoids fetching.
+    /// `deploying` and `live` may be any revision; `live` is normally the full id Heroku
+    /// recorded for the release, which can be fetched even when no branch of this clone
+    /// contains it.
     pub fn relation(&self, deploying: &str, live: &str) -> Result<Relation> {
         let deploying_id = self.resolve_id(deploying)?;
         let live_id = match ObjectId::from_hex(live.as_bytes()) {
@@ -507,84 +503,50 @@ impl Repository {
         if deploying_id == live_id {
             return Ok(Relation::Same);
         }
-        let why = match decide(&self.repo, deploying_id, live_id)? {
-            Decision::Decided(relation) => return Ok(relation),
-            Decision::Undecided(why) => why,
-        };
-        let shallow = self
-            .repo
-            .is_shallow()
-            .context("could not tell whether this clone is shallow")?;
-        let Some((remote, _)) = remote(&self.repo) else {
-            return Ok(Relation::Unknown(format!(
-                "{why}, and the clone has no `origin` (or single) remote to fetch it from"
-            )));
-        };
-        let mut why = why;
-        for &step in Deepen::steps(shallow) {
-            let ids: Vec<String> = [deploying_id, live_id]
-                .iter()
-                .filter(|id| step != Deepen::Missing || !self.repo.has_object(**id))
-                .map(|id| id.to_string())
-                .collect();
-            if let Err(failure) = fetch(&self.dir, &remote, step, &ids) {
-                return Ok(Relation::Unknown(format!("{why}, and {failure}")));
-            }
-            let repo = open_gix(&self.dir)?;
-            match decide(&repo, deploying_id, live_id)? {
-                Decision::Decided(relation) => return Ok(relation),
-                Decision::Undecided(still) => why = still,
-            }
-        }
-        Ok(Relation::Unknown(format!(
-            "{why}, even after fetching from {remote}"
-        )))
+        let mut dag = GitDag::open(&self.dir)?;
+        let answer = complete(
+            &mut dag,
+            [deploying_id, live_id],
+            |dag| guard_look(dag, deploying_id, live_id),
+            &mut |_, _| {},
+        )?;
+        Ok(match answer {
+            Ok(relation) => relation,
+            Err(Unanswered { why, failure }) => Relation::Unknown(match failure {
+                Failure::NoRemote => format!(
+                    "{why}, and the clone has no `origin` (or single) remote to fetch it from"
+                ),
+                Failure::Fetch(failed) => format!("{why}, and {failed}"),
+                Failure::Exhausted(remote) => format!("{why}, even after fetching from {remote}"),
+            }),
+        })
     }
 }
 
-/// What local history alone can say.
-enum Decision {
-    /// The relation is known.
-    Decided(Relation),
-    /// Why the local history cannot answer, phrased to be followed by what was tried.
-    Undecided(String),
-}
-
-/// Answers from local history only. In a shallow clone only a found ancestry is trusted: a
-/// commit beyond the shallow boundary could still connect the two.
-fn decide(repo: &gix::Repository, deploying: ObjectId, live: ObjectId) -> Result<Decision> {
-    if !repo.has_object(live) {
-        return Ok(Decision::Undecided(format!(
+/// What the local history tells the deploy guard. A found ancestry is trusted whatever the
+/// shallow boundary; "diverged" only when the walk did not meet it.
+fn guard_look(dag: &mut GitDag, deploying: ObjectId, live: ObjectId) -> Result<Look<Relation>> {
+    if !dag.has_commit(live) {
+        return Ok(Look::Missing(format!(
             "live commit {} is not in this clone's history",
             short(live)
         )));
     }
-    let shallow = repo
-        .is_shallow()
-        .context("could not tell whether this clone is shallow")?;
-    let base = match repo.merge_base(deploying, live) {
-        Ok(base) => base.map(|id| id.detach()),
-        Err(_) if shallow => None,
-        Err(err) => {
-            return Err(err).with_context(|| {
-                format!(
-                    "could not compare commits {} and {} in the repository",
-                    short(deploying),
-                    short(live)
-                )
-            })
-        }
-    };
-    Ok(match base {
-        Some(base) if base == live => Decision::Decided(Relation::Newer),
-        Some(base) if base == deploying => Decision::Decided(Relation::Older),
-        _ if shallow => Decision::Undecided(format!(
+    let related = relate(dag, live, deploying).with_context(|| {
+        format!(
+            "could not compare commits {} and {} in the repository",
+            short(deploying),
+            short(live)
+        )
+    })?;
+    Ok(match related.relation {
+        Relation::Diverged if related.incomplete => Look::Missing(format!(
             "this clone is shallow and its history does not show how {} (deploying) relates to \
              live commit {}",
             short(deploying),
             short(live)
         )),
-        _ => Decision::Decided(Relation::Diverged),
+        relation => Look::Answered(relation),
     })
 }
 
@@ -648,19 +610,19 @@ mod tests {
     #[test]
     fn relate_tells_the_four_cases_apart() {
         let mut g = merged();
-        let rel = |g: &mut Mem, a, b| relate(g, a, b).unwrap().ancestry;
-        assert_eq!(rel(&mut g, 2, 7), Ancestry::Forward);
-        assert_eq!(rel(&mut g, 6, 7), Ancestry::Forward);
-        assert_eq!(rel(&mut g, 7, 2), Ancestry::Backward);
-        assert_eq!(rel(&mut g, 3, 6), Ancestry::Diverged);
+        let rel = |g: &mut Mem, a, b| relate(g, a, b).unwrap().relation;
+        assert_eq!(rel(&mut g, 2, 7), Relation::Newer);
+        assert_eq!(rel(&mut g, 6, 7), Relation::Newer);
+        assert_eq!(rel(&mut g, 7, 2), Relation::Older);
+        assert_eq!(rel(&mut g, 3, 6), Relation::Diverged);
     }
 
     #[test]
     fn relate_is_exact_when_dates_lie() {
         // 3's date is older than its ancestors': a date-bounded walk would stop too early.
         let mut g = Mem::new(&[(1, 100, &[]), (2, 200, &[1]), (3, 5, &[2]), (4, 300, &[3])]);
-        assert_eq!(relate(&mut g, 1, 4).unwrap().ancestry, Ancestry::Forward);
-        assert_eq!(relate(&mut g, 4, 1).unwrap().ancestry, Ancestry::Backward);
+        assert_eq!(relate(&mut g, 1, 4).unwrap().relation, Relation::Newer);
+        assert_eq!(relate(&mut g, 4, 1).unwrap().relation, Relation::Older);
     }
 
     #[test]
@@ -672,7 +634,7 @@ mod tests {
         let mut g = Mem::new(&[(2, 20, &[]), (3, 30, &[2]), (4, 40, &[3])]);
         g.shallow.insert(2);
         let r = relate(&mut g, 3, 4).unwrap();
-        assert_eq!((r.ancestry, r.incomplete), (Ancestry::Forward, false));
+        assert_eq!((r.relation, r.incomplete), (Relation::Newer, false));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub fn open(dir: &Path) -> Result<Repository> {
     })
 }
 
-pub(super) fn open_gix(dir: &Path) -> Result<gix::Repository> {
+fn open_gix(dir: &Path) -> Result<gix::Repository> {
     let mut repo = gix::discover(dir).map_err(|err| {
         anyhow!(
             "{} is not inside a git repository ({err}). Run shipline in the checkout of the app's \
