@@ -116,8 +116,9 @@ impl Deepen {
 
 /// Runs `git fetch` in `dir` against `remote` for the step, asking for `ids` too (a commit no
 /// branch of the clone contains, like the live one after a force-push, can only be fetched by
-/// id). On failure returns the command and git's message, for the user.
-pub fn fetch(
+/// id). On failure returns the command and git's message, for the user. Only [`complete`]
+/// runs it, so every caller deepens a clone the same way.
+fn fetch(
     dir: &Path,
     remote: &str,
     step: Deepen,

@@ -1,5 +1,6 @@
-//! The commit history behind release notes: how two commits relate, and the commits between
-//! them in exactly the order `git log --reverse --no-merges from..to` prints them.
+//! The commit history behind the deploy guard and the release notes: how two commits relate,
+//! and the commits between them in exactly the order `git log --reverse --no-merges from..to`
+//! prints them.
 //!
 //! The walks are written here rather than taken from gix's `rev_walk` for two reasons. Git's
 //! order for a range is the order of its `limit_list` walk (commit date first, then insertion

@@ -18,6 +18,6 @@ mod tar;
 mod testing;
 
 pub use archive::ArchiveSummary;
-pub use fetch::{complete, fetch, remote, Deepen, Failure, Look, Unanswered};
+pub use fetch::{complete, remote, Deepen, Failure, Look, Unanswered};
 pub use history::Relation;
 pub use repo::{open, Commit, Repository};
