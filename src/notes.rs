@@ -7,12 +7,10 @@ use std::path::Path;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use self::history::{Ancestry, GitDag};
-use crate::git::{self, Deepen};
+use crate::git::history::{self, GitDag};
+use crate::git::{self, Deepen, Failure, Look, Relation, Unanswered};
 use crate::github::{self, CompareStatus, GitHub};
 use crate::text;
-
-pub mod history;
 
 /// The format version of the JSON form. Fields may be added; none is removed or renamed
 /// without a new version.
@@ -181,9 +179,7 @@ fn compute_notes(range: &Range<'_>, github: &GithubAccess) -> Result<Notes, Stri
     let to = dag
         .resolve(range.to)
         .map_err(|e| format!("{e:#}; pass a revision of this clone with --to"))?;
-    let host = git::remote(dag.repo()).map(|(name, url)| (name, Host::from_remote_url(&url)));
-    let remote_name = host.as_ref().map(|(name, _)| name.clone());
-    let host = host.and_then(|(_, host)| host);
+    let host = git::remote(dag.repo()).and_then(|(_, url)| Host::from_remote_url(&url));
     let from = match ObjectId::from_hex(range.from.as_bytes()) {
         Ok(id) => id,
         Err(_) => dag.resolve(range.from).map_err(|e| {
@@ -204,67 +200,47 @@ fn compute_notes(range: &Range<'_>, github: &GithubAccess) -> Result<Notes, Stri
         return Ok(base.notes(RangeKind::Same, NotesSource::Git, Vec::new(), Vec::new()));
     }
 
-    let mut why = match local(&mut dag, from, to, range.first_parent, host.as_ref()) {
-        Ok(Local::Done(kind, commits, removed)) => {
+    let first_parent = range.first_parent;
+    let look = |dag: &mut GitDag| {
+        Ok(match local(dag, from, to, first_parent, host.as_ref()) {
+            Ok(Local::Done(kind, commits, removed)) => Look::Answered((kind, commits, removed)),
+            Ok(Local::Incomplete(why)) => Look::Missing(why),
+            Err(err) => Look::Missing(format!("{err:#}")),
+        })
+    };
+    let mut tell = |remote: &str, step: Deepen| {
+        progress(&match step {
+            Deepen::By(n) => format!(
+                "Deepening the shallow clone by {n} commits from {remote} to find how {} relates to {}",
+                short(&from),
+                short(&to)
+            ),
+            Deepen::Unshallow => format!(
+                "Fetching the whole history from {remote} (unshallowing the clone) to find how {} relates to {}",
+                short(&from),
+                short(&to)
+            ),
+            Deepen::Missing => format!(
+                "Fetching commit {} and its history from {remote}",
+                short(&from)
+            ),
+        })
+    };
+    let (why, failure) = match git::complete(&mut dag, [from, to], look, &mut tell) {
+        Ok(Ok((kind, commits, removed))) => {
             return Ok(base.notes(kind, NotesSource::Git, commits, removed))
         }
-        Ok(Local::Incomplete(why)) => why,
-        Err(err) => format!("{err:#}"),
+        Ok(Err(Unanswered { why, failure })) => (why, failure),
+        Err(err) => return Err(format!("{err:#}")),
     };
-    let mut tried = Vec::new();
-    match &remote_name {
-        None => tried.push(
+    let mut tried = vec![match failure {
+        Failure::NoRemote => {
             "the clone has no `origin` remote (nor a single other one) to fetch the history from"
-                .to_string(),
-        ),
-        Some(remote) => {
-            for &step in Deepen::steps(dag.shallow()) {
-                progress(&match step {
-                    Deepen::By(n) => format!(
-                        "Deepening the shallow clone by {n} commits from {remote} to find how {} relates to {}",
-                        short(&from),
-                        short(&to)
-                    ),
-                    Deepen::Unshallow => format!(
-                        "Fetching the whole history from {remote} (unshallowing the clone) to find how {} relates to {}",
-                        short(&from),
-                        short(&to)
-                    ),
-                    Deepen::Missing => format!(
-                        "Fetching commit {} and its history from {remote}",
-                        short(&from)
-                    ),
-                });
-                let ids = [from.to_string(), to.to_string()];
-                let wanted: Vec<String> = ids
-                    .iter()
-                    .filter(|id| {
-                        step != Deepen::Missing
-                            || ObjectId::from_hex(id.as_bytes()).is_ok_and(|id| !dag.has_commit(id))
-                    })
-                    .cloned()
-                    .collect();
-                if let Err(failed) = git::fetch(range.dir, remote, step, &wanted) {
-                    tried.push(failed);
-                    break;
-                }
-                dag = GitDag::open(range.dir).map_err(|e| format!("{e:#}"))?;
-                match local(&mut dag, from, to, range.first_parent, host.as_ref()) {
-                    Ok(Local::Done(kind, commits, removed)) => {
-                        return Ok(base.notes(kind, NotesSource::Git, commits, removed))
-                    }
-                    Ok(Local::Incomplete(still)) => why = still,
-                    Err(err) => why = format!("{err:#}"),
-                }
-                if !dag.shallow() && step != Deepen::Missing {
-                    break;
-                }
-            }
-            if tried.is_empty() {
-                tried.push(format!("fetching from {remote} did not complete it"));
-            }
+                .to_string()
         }
-    }
+        Failure::Fetch(failed) => failed,
+        Failure::Exhausted(remote) => format!("fetching from {remote} did not complete it"),
+    }];
 
     match (host.as_ref().and_then(Host::github_repo), github) {
         (Some((owner, repo)), GithubAccess { api_url, token: Some(token) }) => {
@@ -357,7 +333,13 @@ fn local(
             short(&to)
         )));
     }
-    let kind = range_kind(relation.ancestry);
+    let Some(kind) = range_kind(&relation.relation) else {
+        return Ok(Local::Incomplete(format!(
+            "the history does not tell how {} relates to {}",
+            short(&from),
+            short(&to)
+        )));
+    };
     let (shipping, removing) = sides(kind);
     let mut entries = |hide, show| -> anyhow::Result<Vec<Entry>> {
         history::log(dag, hide, show, first_parent)?
@@ -381,12 +363,16 @@ fn local(
     Ok(Local::Done(kind, commits, removed))
 }
 
-/// The notes' case for how the history relates the two (distinct) commits.
-pub fn range_kind(ancestry: Ancestry) -> RangeKind {
-    match ancestry {
-        Ancestry::Forward => RangeKind::Forward,
-        Ancestry::Backward => RangeKind::Backward,
-        Ancestry::Diverged => RangeKind::Diverged,
+/// The notes' label for how `to` relates to `from`: the one place a [`Relation`] becomes a
+/// [`RangeKind`], so the notes and the deploy guard cannot disagree on a range. `None` for a
+/// relation that could not be decided.
+pub fn range_kind(relation: &Relation) -> Option<RangeKind> {
+    match relation {
+        Relation::Newer => Some(RangeKind::Forward),
+        Relation::Same => Some(RangeKind::Same),
+        Relation::Older => Some(RangeKind::Backward),
+        Relation::Diverged => Some(RangeKind::Diverged),
+        Relation::Unknown(_) => None,
     }
 }
 
@@ -402,13 +388,13 @@ pub fn sides(kind: RangeKind) -> (bool, bool) {
 
 /// The notes' case for GitHub's comparison status of `from...to`.
 pub fn range_kind_of_status(status: CompareStatus) -> Option<RangeKind> {
-    match status {
-        CompareStatus::Ahead => Some(RangeKind::Forward),
-        CompareStatus::Behind => Some(RangeKind::Backward),
-        CompareStatus::Diverged => Some(RangeKind::Diverged),
-        CompareStatus::Identical => Some(RangeKind::Same),
-        CompareStatus::Unknown => None,
-    }
+    range_kind(&match status {
+        CompareStatus::Ahead => Relation::Newer,
+        CompareStatus::Behind => Relation::Older,
+        CompareStatus::Diverged => Relation::Diverged,
+        CompareStatus::Identical => Relation::Same,
+        CompareStatus::Unknown => return None,
+    })
 }
 
 fn from_github(
@@ -1089,7 +1075,7 @@ Compare: https://github.com/o/r/compare/a...b\n"
             Some(RangeKind::Backward)
         );
         assert_eq!(range_kind_of_status(CompareStatus::Unknown), None);
-        assert_eq!(range_kind(Ancestry::Diverged), RangeKind::Diverged);
+        assert_eq!(range_kind(&Relation::Diverged), Some(RangeKind::Diverged));
     }
 
     fn gh_commit(sha: &str, parents: &[&str]) -> github::Commit {

@@ -13,8 +13,8 @@ use anyhow::{anyhow, Result};
 
 use crate::ci;
 use crate::cli::{NotesArgs, NotesFrom, UsageError};
+use crate::git::history::GitDag;
 use crate::heroku::Heroku;
-use crate::notes::history::GitDag;
 use crate::notes::{self, NotesFormat, Range, Recorded};
 use crate::outcome::Outcome;
 use crate::steps::follow::HerokuConfig;

@@ -1,5 +1,6 @@
-//! The commit history behind release notes: how two commits relate, and the commits between
-//! them in exactly the order `git log --reverse --no-merges from..to` prints them.
+//! The commit history behind the deploy guard and the release notes: how two commits relate,
+//! and the commits between them in exactly the order `git log --reverse --no-merges from..to`
+//! prints them.
 //!
 //! The walks are written here rather than taken from gix's `rev_walk` for two reasons. Git's
 //! order for a range is the order of its `limit_list` walk (commit date first, then insertion
@@ -10,9 +11,9 @@
 //! another branch. Both walks run over a [`Dag`], so they are unit-tested on small in-memory
 //! graphs; [`GitDag`] reads a repository through gix.
 //!
-//! A shallow clone may lack the history a range needs. [`fetch`] completes it with the `git`
-//! command (which honours the credentials a CI checkout configured, such as
-//! `http.extraheader`), step by step.
+//! One walk, [`relate`], answers how two commits relate for the deploy guard and the release
+//! notes alike, as a [`Relation`]. A shallow clone may lack the history the answer needs;
+//! [`super::fetch::complete`] deepens it step by step and asks again.
 
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::Hash;
@@ -22,6 +23,10 @@ use std::rc::Rc;
 use anyhow::{anyhow, bail, Context, Result};
 use gix::objs::Find;
 use gix::ObjectId;
+
+use super::fetch::{complete, Failure, Look, Unanswered};
+use super::repo::short;
+use super::Repository;
 
 /// A commit as the walks see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,22 +48,12 @@ pub trait Dag {
     fn is_shallow(&self, id: Self::Id) -> bool;
 }
 
-/// How `to` relates to `from`, from the history the walk could read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ancestry {
-    /// `from` is an ancestor of `to`.
-    Forward,
-    /// `to` is an ancestor of `from`.
-    Backward,
-    /// Neither is an ancestor of the other.
-    Diverged,
-}
-
 /// What [`relate`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Relation {
-    /// The relation, as far as the history read tells.
-    pub ancestry: Ancestry,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Related {
+    /// How `to` relates to `from` (`Newer`: `to` descends from `from`; `Older`: `to` is an
+    /// ancestor of `from`; `Diverged`: neither), as far as the history read tells.
+    pub relation: Relation,
     /// A commit of the shallow boundary lies inside the range: its missing parents could
     /// change the answer and the list, so neither is to be trusted yet.
     pub incomplete: bool,
@@ -72,7 +67,7 @@ const STALE: u8 = 4;
 /// both, the way `git merge-base` does: every commit gets the sides it is reachable from, and
 /// the walk stops once only commits reachable from both remain. Unlike a date-bounded walk it
 /// is exact whatever the commit dates say.
-pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Relation> {
+pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Related> {
     let mut flags: gix::hashtable::hash_map::HashMap<D::Id, u8> = Default::default();
     let mut queue = BinaryHeap::new();
     let mut seq = 0u64;
@@ -109,18 +104,18 @@ pub fn relate<D: Dag>(dag: &mut D, from: D::Id, to: D::Id) -> Result<Relation> {
         }
     }
     let side = |id: D::Id| flags.get(&id).copied().unwrap_or(0);
-    let ancestry = if side(from) & RIGHT != 0 {
-        Ancestry::Forward
+    let relation = if side(from) & RIGHT != 0 {
+        Relation::Newer
     } else if side(to) & LEFT != 0 {
-        Ancestry::Backward
+        Relation::Older
     } else {
-        Ancestry::Diverged
+        Relation::Diverged
     };
     let incomplete = shallow_seen
         .iter()
         .any(|&id| side(id) & (LEFT | RIGHT) != LEFT | RIGHT);
-    Ok(Relation {
-        ancestry,
+    Ok(Related {
+        relation,
         incomplete,
     })
 }
@@ -336,6 +331,11 @@ impl GitDag {
         })
     }
 
+    /// The directory it was opened from, where `git fetch` runs to complete it.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The underlying repository.
     pub fn repo(&self) -> &gix::Repository {
         &self.repo
@@ -452,6 +452,105 @@ fn ident_time(ident: &[u8]) -> i64 {
         .unwrap_or(0)
 }
 
+/// How one commit relates to another: the one answer the deploy guard (deploying against
+/// live) and the release notes (`to` against `from`) both read.
+///
+/// The guard uses it to refuse shipping older code over newer code; the notes derive from it
+/// which commits ship and which stop being live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relation {
+    /// The deploying commit is the live commit.
+    Same,
+    /// The deploying commit descends from the live commit: a normal forward deploy.
+    Newer,
+    /// The deploying commit is an ancestor of the live commit: shipping it would roll code back.
+    Older,
+    /// Neither descends from the other (a force-push, a deploy from another branch, or
+    /// unrelated histories).
+    Diverged,
+    /// Ancestry could not be decided; the text says why, for the user. The caller fails closed.
+    Unknown(String),
+}
+
+impl Repository {
+    /// Decides how the commit being deployed relates to the live one.
+    ///
+    /// CI clones are often shallow (depth 1 by default on GitHub Actions), and a stale build's
+    /// clone may not even contain the newer live commit. When the answer cannot be read from the
+    /// local history, [`complete`] fetches the missing history from the clone's own remote and
+    /// the question is asked again. Whatever still cannot be decided is `Relation::Unknown`
+    /// with the reason, never a guess: the guard it feeds must fail closed.
+    ///
+    /// In a shallow clone an ancestry found in local history is trusted, but "neither is an
+    /// ancestor" is not when the walk met the shallow boundary: the missing commits could
+    /// connect the two. A full clone (`fetch-depth: 0` on GitHub Actions) avoids fetching.
+    /// `deploying` and `live` may be any revision; `live` is normally the full id Heroku
+    /// recorded for the release, which can be fetched even when no branch of this clone
+    /// contains it.
+    pub fn relation(&self, deploying: &str, live: &str) -> Result<Relation> {
+        let deploying_id = self.resolve_id(deploying)?;
+        let live_id = match ObjectId::from_hex(live.as_bytes()) {
+            Ok(id) => id,
+            Err(_) => match self.resolve_id(live) {
+                Ok(id) => id,
+                Err(err) => {
+                    return Ok(Relation::Unknown(format!(
+                        "the live commit {live:?} is not a full commit id and does not resolve in \
+                         this clone: {err:#}"
+                    )))
+                }
+            },
+        };
+        if deploying_id == live_id {
+            return Ok(Relation::Same);
+        }
+        let mut dag = GitDag::open(&self.dir)?;
+        let answer = complete(
+            &mut dag,
+            [deploying_id, live_id],
+            |dag| guard_look(dag, deploying_id, live_id),
+            &mut |_, _| {},
+        )?;
+        Ok(match answer {
+            Ok(relation) => relation,
+            Err(Unanswered { why, failure }) => Relation::Unknown(match failure {
+                Failure::NoRemote => format!(
+                    "{why}, and the clone has no `origin` (or single) remote to fetch it from"
+                ),
+                Failure::Fetch(failed) => format!("{why}, and {failed}"),
+                Failure::Exhausted(remote) => format!("{why}, even after fetching from {remote}"),
+            }),
+        })
+    }
+}
+
+/// What the local history tells the deploy guard. A found ancestry is trusted whatever the
+/// shallow boundary; "diverged" only when the walk did not meet it.
+fn guard_look(dag: &mut GitDag, deploying: ObjectId, live: ObjectId) -> Result<Look<Relation>> {
+    if !dag.has_commit(live) {
+        return Ok(Look::Missing(format!(
+            "live commit {} is not in this clone's history",
+            short(live)
+        )));
+    }
+    let related = relate(dag, live, deploying).with_context(|| {
+        format!(
+            "could not compare commits {} and {} in the repository",
+            short(deploying),
+            short(live)
+        )
+    })?;
+    Ok(match related.relation {
+        Relation::Diverged if related.incomplete => Look::Missing(format!(
+            "this clone is shallow and its history does not show how {} (deploying) relates to \
+             live commit {}",
+            short(deploying),
+            short(live)
+        )),
+        relation => Look::Answered(relation),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,19 +611,19 @@ mod tests {
     #[test]
     fn relate_tells_the_four_cases_apart() {
         let mut g = merged();
-        let rel = |g: &mut Mem, a, b| relate(g, a, b).unwrap().ancestry;
-        assert_eq!(rel(&mut g, 2, 7), Ancestry::Forward);
-        assert_eq!(rel(&mut g, 6, 7), Ancestry::Forward);
-        assert_eq!(rel(&mut g, 7, 2), Ancestry::Backward);
-        assert_eq!(rel(&mut g, 3, 6), Ancestry::Diverged);
+        let rel = |g: &mut Mem, a, b| relate(g, a, b).unwrap().relation;
+        assert_eq!(rel(&mut g, 2, 7), Relation::Newer);
+        assert_eq!(rel(&mut g, 6, 7), Relation::Newer);
+        assert_eq!(rel(&mut g, 7, 2), Relation::Older);
+        assert_eq!(rel(&mut g, 3, 6), Relation::Diverged);
     }
 
     #[test]
     fn relate_is_exact_when_dates_lie() {
         // 3's date is older than its ancestors': a date-bounded walk would stop too early.
         let mut g = Mem::new(&[(1, 100, &[]), (2, 200, &[1]), (3, 5, &[2]), (4, 300, &[3])]);
-        assert_eq!(relate(&mut g, 1, 4).unwrap().ancestry, Ancestry::Forward);
-        assert_eq!(relate(&mut g, 4, 1).unwrap().ancestry, Ancestry::Backward);
+        assert_eq!(relate(&mut g, 1, 4).unwrap().relation, Relation::Newer);
+        assert_eq!(relate(&mut g, 4, 1).unwrap().relation, Relation::Older);
     }
 
     #[test]
@@ -536,7 +635,7 @@ mod tests {
         let mut g = Mem::new(&[(2, 20, &[]), (3, 30, &[2]), (4, 40, &[3])]);
         g.shallow.insert(2);
         let r = relate(&mut g, 3, 4).unwrap();
-        assert_eq!((r.ancestry, r.incomplete), (Ancestry::Forward, false));
+        assert_eq!((r.relation, r.incomplete), (Relation::Newer, false));
     }
 
     #[test]
@@ -569,5 +668,97 @@ parent 3333333333333333333333333333333333333333\n";
         assert_eq!(time, 1_700_000_099);
         assert_eq!(parents.len(), 2);
         assert_eq!(ident_time(b"No Date <x>"), 0);
+    }
+
+    use crate::git::open;
+    use crate::git::testing::*;
+
+    #[test]
+    fn relation_in_a_full_clone() {
+        let tmp = TempDir::new("relation");
+        init(tmp.path());
+        let a = commit_all(tmp.path(), "a");
+        let b = commit_all(tmp.path(), "b");
+        let c = commit_all(tmp.path(), "c");
+        git(tmp.path(), &["checkout", "-q", "-b", "side", &b]);
+        let d = commit_all(tmp.path(), "d");
+        git(tmp.path(), &["tag", "-a", "v-c", "-m", "tag", &c]);
+        let repo = open(tmp.path()).unwrap();
+        assert_eq!(repo.relation(&c, &a).unwrap(), Relation::Newer);
+        assert_eq!(repo.relation(&a, &c).unwrap(), Relation::Older);
+        assert_eq!(repo.relation(&b, &b).unwrap(), Relation::Same);
+        assert_eq!(repo.relation("v-c", &c).unwrap(), Relation::Same);
+        assert_eq!(repo.relation(&c, &d).unwrap(), Relation::Diverged);
+        assert_eq!(repo.relation(&d, &a).unwrap(), Relation::Newer);
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_deepens_step_by_step_instead_of_unshallowing() {
+        let tmp = TempDir::new("shallow-deepen");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 150, "1");
+        let live = &ids[ids.len() - 40];
+        let repo = open(&clone).unwrap();
+        assert_eq!(
+            repo.relation(ids.last().unwrap(), live).unwrap(),
+            Relation::Newer
+        );
+        let reopened = open(&clone).unwrap();
+        assert!(
+            reopened.repo.is_shallow().unwrap(),
+            "a deploy 40 commits ahead must not download the whole history"
+        );
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_fetches_a_missing_newer_live_commit() {
+        let tmp = TempDir::new("shallow-older");
+        let (origin, clone, ids) = origin_and_shallow_clone(&tmp, 3, "1");
+        let live = {
+            write(&origin, "n", b"live");
+            commit_all(&origin, "live")
+        };
+        let repo = open(&clone).unwrap();
+        assert!(!repo
+            .repo
+            .has_object(ObjectId::from_hex(live.as_bytes()).unwrap()));
+        assert_eq!(repo.relation(&ids[2], &live).unwrap(), Relation::Older);
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_deepens_to_find_an_older_live_commit() {
+        let tmp = TempDir::new("shallow-newer");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 5, "1");
+        let repo = open(&clone).unwrap();
+        assert_eq!(repo.relation(&ids[4], &ids[1]).unwrap(), Relation::Newer);
+        assert!(!open(&clone).unwrap().repo.is_shallow().unwrap());
+    }
+
+    #[test]
+    fn relation_in_a_shallow_clone_decides_locally_when_history_suffices() {
+        let tmp = TempDir::new("shallow-local");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 5, "3");
+        git(&clone, &["remote", "remove", "origin"]);
+        let repo = open(&clone).unwrap();
+        assert_eq!(repo.relation(&ids[4], &ids[2]).unwrap(), Relation::Newer);
+        assert_eq!(repo.relation(&ids[2], &ids[4]).unwrap(), Relation::Older);
+    }
+
+    #[test]
+    fn relation_is_unknown_with_a_reason_when_origin_lacks_the_live_commit() {
+        let tmp = TempDir::new("unknown");
+        let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 2, "1");
+        let missing = "0123456789abcdef0123456789abcdef01234567";
+        let repo = open(&clone).unwrap();
+        let Relation::Unknown(reason) = repo.relation(&ids[1], missing).unwrap() else {
+            panic!("expected Unknown");
+        };
+        assert!(
+            reason.contains("0123456") && reason.contains("not in this clone"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("fatal") || reason.contains("error"),
+            "git's stderr is kept: {reason}"
+        );
     }
 }
