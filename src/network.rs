@@ -15,7 +15,8 @@
 //!   naming the host, what was wrong and the fix; such an error cannot heal by itself, so the
 //!   HTTP client does not retry it.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
@@ -43,12 +44,23 @@ pub struct ProxyRoute {
     pub shown: String,
 }
 
-/// What every request is configured from.
+/// Where certificate authorities are added from.
+#[derive(Debug, Clone)]
+enum RootSource {
+    /// A PEM bundle, and the variable that named it.
+    File(&'static str, PathBuf),
+    /// A directory of PEM files.
+    Dir(PathBuf),
+}
+
+/// What every request is configured from. The settings are checked when read (a missing CA
+/// file is found before the step does anything), but the certificates are parsed only when
+/// the first TLS connection needs them: a step that makes no request, and every step on a
+/// machine whose `SSL_CERT_DIR` holds hundreds of files, pays nothing for them.
 #[derive(Debug)]
 pub struct Network {
-    tls: TlsConfig,
-    /// Certificates added to Mozilla's roots, and from where, for the log.
-    pub added_roots: Vec<(String, usize)>,
+    sources: Vec<RootSource>,
+    tls: OnceLock<TlsConfig>,
     https: Option<ProxyRoute>,
     http: Option<ProxyRoute>,
 }
@@ -66,28 +78,23 @@ pub fn get() -> Result<&'static Network, String> {
 }
 
 impl Network {
-    /// Reads the configuration through `var` (an environment lookup).
+    /// Reads the configuration through `var` (an environment lookup): every file and
+    /// directory named must be there and readable.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Network, String> {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .map(|der| Certificate::from_der(der.as_ref()))
-            .collect();
-        let mut added_roots = Vec::new();
+        let mut sources = Vec::new();
         if let Some(file) = var("SSL_CERT_FILE") {
-            let found = pem_certificates(Path::new(&file)).map_err(|why| {
-                format!("SSL_CERT_FILE names {file}, which {why}; point it at a PEM file of CA certificates, or unset it")
+            std::fs::File::open(&file).map_err(|e| {
+                format!("SSL_CERT_FILE names {file}, which cannot be read ({e}); point it at a PEM file of CA certificates, or unset it")
             })?;
-            added_roots.push((format!("SSL_CERT_FILE {file}"), found.len()));
-            certs.extend(found);
+            sources.push(RootSource::File("SSL_CERT_FILE", file.into()));
         }
         if let Some(dirs) = var("SSL_CERT_DIR") {
             for dir in dirs.split(':').filter(|d| !d.is_empty()) {
-                let found = dir_certificates(Path::new(dir)).map_err(|why| {
-                    format!("SSL_CERT_DIR names {dir}, which {why}; point it at a directory of PEM CA certificates, or unset it")
+                std::fs::read_dir(dir).map_err(|e| {
+                    format!("SSL_CERT_DIR names {dir}, which cannot be read ({e}); point it at a directory of PEM CA certificates, or unset it")
                 })?;
-                added_roots.push((format!("SSL_CERT_DIR {dir}"), found.len()));
-                certs.extend(found);
+                sources.push(RootSource::Dir(dir.into()));
             }
         }
         match var("SHIPLINE_CA_STORE").as_deref().map(str::trim) {
@@ -102,10 +109,7 @@ impl Network {
                             SYSTEM_BUNDLES.join(", ")
                         )
                     })?;
-                let found = pem_certificates(Path::new(bundle))
-                    .map_err(|why| format!("SHIPLINE_CA_STORE=system: {bundle} {why}"))?;
-                added_roots.push((format!("the system's CA bundle {bundle}"), found.len()));
-                certs.extend(found);
+                sources.push(RootSource::File("SHIPLINE_CA_STORE=system", bundle.into()));
             }
             Some(other) => {
                 return Err(format!(
@@ -113,9 +117,6 @@ impl Network {
                 ))
             }
         }
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::new_with_certs(&certs))
-            .build();
         let no_proxy = var("NO_PROXY").or_else(|| var("no_proxy"));
         let route = |names: &[&'static str]| -> Result<Option<ProxyRoute>, String> {
             let Some((name, value)) = names.iter().find_map(|n| Some((*n, var(n)?))) else {
@@ -124,16 +125,49 @@ impl Network {
             proxy_route(name, &value, no_proxy.as_deref()).map(Some)
         };
         Ok(Network {
-            tls,
-            added_roots,
+            sources,
+            tls: OnceLock::new(),
             https: route(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])?,
             http: route(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])?,
         })
     }
 
-    /// The TLS configuration: Mozilla's roots and the ones added.
+    /// The TLS configuration: Mozilla's roots and the ones added, parsed on first use. A
+    /// source that holds no certificate is said, and the others are used.
     pub fn tls(&self) -> TlsConfig {
-        self.tls.clone()
+        self.tls
+            .get_or_init(|| {
+                let mut seen = HashSet::new();
+                let mut certs: Vec<Certificate<'static>> = Vec::new();
+                let mut add = |found: Vec<Certificate<'static>>| {
+                    for cert in found {
+                        if seen.insert(cert.der().to_vec()) {
+                            certs.push(cert);
+                        }
+                    }
+                };
+                add(webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                    .iter()
+                    .map(|der| Certificate::from_der(der.as_ref()))
+                    .collect());
+                for source in &self.sources {
+                    let (name, path, found) = match source {
+                        RootSource::File(var, path) => (*var, path, pem_certificates(path)),
+                        RootSource::Dir(path) => ("SSL_CERT_DIR", path, dir_certificates(path)),
+                    };
+                    match found {
+                        Ok(found) => add(found),
+                        Err(why) => ci::warn(&format!(
+                            "{name}: {} {why}; its certificates are not trusted",
+                            path.display()
+                        )),
+                    }
+                }
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&certs))
+                    .build()
+            })
+            .clone()
     }
 
     /// The proxy for requests to `url`'s scheme (`NO_PROXY` is applied per host by the proxy

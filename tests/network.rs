@@ -213,18 +213,11 @@ fn a_plain_http_server_on_an_https_url_says_so() {
 #[test]
 fn a_ca_file_that_cannot_be_used_is_a_configuration_error() {
     let dir = TempDir::new("net-bad-ca");
-    let empty = dir.path.join("empty.pem");
-    std::fs::write(&empty, "not a certificate\n").unwrap();
     for (var, value, expected) in [
         (
             "SSL_CERT_FILE",
             "/nonexistent/ca.pem",
             "SSL_CERT_FILE names /nonexistent/ca.pem, which cannot be read",
-        ),
-        (
-            "SSL_CERT_FILE",
-            path_str(&empty),
-            "holds no PEM certificate",
         ),
         (
             "SSL_CERT_DIR",
@@ -242,6 +235,31 @@ fn a_ca_file_that_cannot_be_used_is_a_configuration_error() {
         assert!(run.stderr.contains(expected), "{var}: {run:?}");
         assert!(!run.log().contains("s3cr3t"), "{run:?}");
     }
+}
+
+#[test]
+fn a_ca_file_without_a_certificate_is_said_when_the_first_connection_needs_it() {
+    let w = World::new("net-empty-ca");
+    let heroku = w.heroku(&w.ca.server_cert());
+    let empty = w.repo.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let run = w.run(
+        &heroku,
+        &["rollback", "--app", APP, "--dry-run"],
+        &[("SSL_CERT_FILE", path_str(&empty))],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("warning: SSL_CERT_FILE: ")
+            && run.stdout.contains(
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----); its certificates are not trusted"
+            ),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("SSL_CERT_FILE"),
+        "the unknown CA says what to do: {run:?}"
+    );
 }
 
 #[test]
