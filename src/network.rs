@@ -367,6 +367,22 @@ mod tests {
     }
 
     #[test]
+    fn the_system_store_adds_the_operating_systems_bundle() {
+        let Some(bundle) = SYSTEM_BUNDLES.iter().find(|p| Path::new(p).is_file()) else {
+            return; // no ca-certificates here: the error case is tested above
+        };
+        let net = Network::from_env(env(&[("SHIPLINE_CA_STORE", "system")])).unwrap();
+        assert!(matches!(&net.sources[..], [RootSource::File(_, p)] if p == Path::new(bundle)));
+        let added = pem_certificates(Path::new(bundle)).unwrap().len();
+        assert!(added > 10, "{bundle} holds {added} certificates");
+        let mozilla = Network::from_env(env(&[])).unwrap();
+        assert!(
+            mozilla.sources.is_empty(),
+            "Mozilla's roots alone by default"
+        );
+    }
+
+    #[test]
     fn certificate_errors_say_what_to_do() {
         use rustls::CertificateError as C;
         let line = |e| explain_tls("ghe.corp", &rustls::Error::InvalidCertificate(e));
