@@ -373,6 +373,12 @@ impl GitDag {
 
     /// The raw bytes of commit `id`, for the notes' author and message.
     pub fn raw_commit(&mut self, id: ObjectId) -> Result<Vec<u8>> {
+        self.commit_bytes(id).map(<[u8]>::to_vec)
+    }
+
+    /// Commit `id` as stored, read into the walk's buffer: the one lookup the walk and the
+    /// notes share, with the errors a user can act on.
+    fn commit_bytes(&mut self, id: ObjectId) -> Result<&[u8]> {
         let data = self
             .repo
             .objects
@@ -382,7 +388,7 @@ impl GitDag {
         if data.kind != gix::object::Kind::Commit {
             bail!("object {id} is a {}, not a commit", data.kind);
         }
-        Ok(data.data.to_vec())
+        Ok(data.data)
     }
 }
 
@@ -393,17 +399,8 @@ impl Dag for GitDag {
         if let Some(node) = self.nodes.get(&id) {
             return Ok(node.clone());
         }
-        let data = self
-            .repo
-            .objects
-            .try_find(&id, &mut self.buf)
-            .with_context(|| format!("could not read commit {id}"))?
-            .ok_or_else(|| anyhow!("commit {id} is missing from the clone"))?;
-        if data.kind != gix::object::Kind::Commit {
-            bail!("object {id} is a {}, not a commit", data.kind);
-        }
-        let (time, mut parents) =
-            parse_header(data.data).with_context(|| format!("commit {id} is malformed"))?;
+        let (time, mut parents) = parse_header(self.commit_bytes(id)?)
+            .with_context(|| format!("commit {id} is malformed"))?;
         if self.shallow.contains(&id) {
             parents.clear();
         }

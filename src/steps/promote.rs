@@ -56,42 +56,19 @@ pub enum AppResult {
 /// The step's outcome from each app's: one failure fails the step, naming the app and saying
 /// where the others are; all skipped is a skip; otherwise done.
 pub fn summarize(results: &[(String, AppResult)]) -> Outcome {
-    let failed: Vec<&(String, AppResult)> = results
-        .iter()
-        .filter(|(_, r)| matches!(r, AppResult::Failed(_)))
-        .collect();
-    let others = |except: &str| -> Vec<String> {
-        results
-            .iter()
-            .filter(|(app, _)| app != except)
-            .filter(|(_, r)| !matches!(r, AppResult::Failed(_)))
-            .map(|(app, r)| match r {
-                AppResult::Released(v) => format!("{app} is live on v{v}"),
-                AppResult::Skipped(why) => format!("{app} skipped ({why})"),
-                AppResult::Failed(_) => unreachable!("filtered out"),
-            })
-            .collect()
-    };
-    if let Some((first, _)) = failed.first() {
-        let reasons: Vec<String> = failed
-            .iter()
-            .map(|(app, r)| match r {
-                AppResult::Failed(why) => format!("{app}: {why}"),
-                _ => unreachable!("only failures"),
-            })
-            .collect();
-        let mut line = format!("promotion failed on {}", reasons.join("; "));
-        let rest = others(first);
-        let rest: Vec<String> = rest
-            .into_iter()
-            .filter(|r| {
-                !failed
-                    .iter()
-                    .any(|(app, _)| r.starts_with(&format!("{app} ")))
-            })
-            .collect();
-        if !rest.is_empty() {
-            line.push_str(&format!("; meanwhile {}", rest.join(", ")));
+    let mut failed = Vec::new();
+    let mut meanwhile = Vec::new();
+    for (app, result) in results {
+        match result {
+            AppResult::Failed(why) => failed.push(format!("{app}: {why}")),
+            AppResult::Released(v) => meanwhile.push(format!("{app} is live on v{v}")),
+            AppResult::Skipped(why) => meanwhile.push(format!("{app} skipped ({why})")),
+        }
+    }
+    if !failed.is_empty() {
+        let mut line = format!("promotion failed on {}", failed.join("; "));
+        if !meanwhile.is_empty() {
+            line.push_str(&format!("; meanwhile {}", meanwhile.join(", ")));
         }
         return Outcome::Failed(line);
     }
