@@ -12,6 +12,15 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
+/// `true`/`false` and the usual spellings CI systems use for a variable or an input.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
 /// The CI service the step runs in, detected from the variables each one sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -380,5 +389,19 @@ mod tests {
         );
         register_secret("abc");
         assert_eq!(redact("abc"), "abc", "short values are not masked");
+    }
+}
+
+/// Helpers for the unit tests of modules that read CI variables.
+#[cfg(test)]
+pub mod testing {
+    /// An environment lookup over fixed pairs, for functions that take one instead of reading
+    /// the process's environment.
+    pub fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 }

@@ -12,25 +12,13 @@ use std::time::Duration;
 
 use pico_args::Arguments;
 
+use crate::lock::Mode as LockMode;
 use crate::notes::NotesFormat;
 use crate::slack::message::NotifyStatus;
+use crate::usage::UsageError;
 
 mod flags;
 pub use flags::{command as command_spec, Flag, FlagDefault, Spec, Value, COMMANDS};
-
-pub use crate::steps::lock::Mode as LockMode;
-
-/// Bad usage or configuration: exit code 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
@@ -255,6 +243,19 @@ pub enum LockProvider {
     GitHub,
 }
 
+impl LockProvider {
+    /// `--provider`'s spellings; the default, `None`, detects the CI from its variables.
+    const WORDS: &[(&str, Option<LockProvider>)] = &[
+        ("", None),
+        ("circleci", Some(LockProvider::CircleCi)),
+        ("circle", Some(LockProvider::CircleCi)),
+        ("CircleCI", Some(LockProvider::CircleCi)),
+        ("github", Some(LockProvider::GitHub)),
+        ("github-actions", Some(LockProvider::GitHub)),
+        ("GitHub", Some(LockProvider::GitHub)),
+    ];
+}
+
 /// What `shipline lock` does when `--timeout` passes while it still waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnTimeout {
@@ -262,6 +263,12 @@ pub enum OnTimeout {
     Fail,
     /// Take the lock anyway, with a warning.
     Proceed,
+}
+
+impl OnTimeout {
+    /// `--on-timeout`'s words, the default first.
+    const WORDS: &[(&str, OnTimeout)] =
+        &[("fail", OnTimeout::Fail), ("proceed", OnTimeout::Proceed)];
 }
 
 /// Options of `shipline lock`.
@@ -321,32 +328,6 @@ pub struct DeployArgs {
     pub state: PathBuf,
 }
 
-/// The top-level help.
-pub const HELP: &str = "\
-shipline — continuous deployment from CI to Heroku, one step per CI config line
-
-Usage: shipline <COMMAND> [OPTIONS]
-
-Commands:
-  lock      One deploy at a time per branch on CircleCI or GitHub Actions; skip superseded builds
-  deploy    Deploy a commit to a Heroku app through the Platform API, behind safety guards
-  verify    Prove the new release is healthy: dynos up, endpoints answering; roll back if not
-  rollback  Roll an app back to an earlier release
-  promote   Ship the exact slug staging runs to production, behind the deploy guards
-  notes     Release notes: the commits between what is live and what is shipping
-  notify    Tell Slack what happened, with release notes and an on-call mention on failure
-
-Options:
-  -h, --help       Print help (`shipline <COMMAND> --help` for a command's options)
-  -V, --version    Print the version
-
-Every option can also be set as an environment variable SHIPLINE_<OPTION> (e.g. --app and
-SHIPLINE_APP); an option on the command line wins.
-
-Exit codes: 0 done or deliberately skipped (the reason is printed and recorded),
-            1 the step failed, 2 usage or configuration error.
-";
-
 /// Parses the command line (without the program name).
 pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
     parse_with_env(args, &|name| std::env::var(name).ok())
@@ -385,7 +366,7 @@ pub fn parse_with_env(
                 return Ok(Command::Version);
             }
             if args.contains(["-h", "--help"]) {
-                return Ok(Command::Help(HELP.to_string()));
+                return Ok(Command::Help(flags::top_help()));
             }
             let rest = args.finish();
             if let Some(first) = rest.first() {
@@ -397,9 +378,9 @@ pub fn parse_with_env(
             Err(usage("no command given; see `shipline --help`"))
         }
         Some("-V" | "--version") => Ok(Command::Version),
-        Some("-h" | "--help") => Ok(Command::Help(HELP.to_string())),
+        Some("-h" | "--help") => Ok(Command::Help(flags::top_help())),
         Some("help") => match args.subcommand().ok().flatten().as_deref() {
-            None => Ok(Command::Help(HELP.to_string())),
+            None => Ok(Command::Help(flags::top_help())),
             Some(name) => help_of(name)
                 .map(Command::Help)
                 .ok_or_else(|| unknown(name)),
@@ -478,16 +459,7 @@ fn parse_notes(mut o: Options<'_>) -> Result<NotesArgs, UsageError> {
     let to = o.text("--to")?;
     let dir = o.text("--dir")?;
     let first_parent = o.flag("--first-parent")?;
-    let format = match o.string("--format")?.as_deref() {
-        None | Some("text") => NotesFormat::Text,
-        Some("markdown" | "md") => NotesFormat::Markdown,
-        Some("json") => NotesFormat::Json,
-        Some(other) => {
-            return Err(usage(format!(
-                "--format takes text, markdown or json, not `{other}`"
-            )))
-        }
-    };
+    let format = o.choice("--format", NotesFormat::WORDS, "text, markdown or json")?;
     o.finish("notes")?;
     if let Some(NotesFrom::App(app)) = &from {
         check_apps("--app", std::slice::from_ref(app))?;
@@ -722,40 +694,15 @@ fn parse_promote(mut o: Options<'_>) -> Result<PromoteArgs, UsageError> {
 }
 
 fn parse_lock(mut o: Options<'_>, command: Vec<OsString>) -> Result<LockArgs, UsageError> {
-    let provider = match o.string("--provider")?.as_deref().map(str::trim) {
-        None => None,
-        Some("circleci" | "circle" | "CircleCI") => Some(LockProvider::CircleCi),
-        Some("github" | "github-actions" | "GitHub") => Some(LockProvider::GitHub),
-        Some(other) => {
-            return Err(usage(format!(
-                "--provider takes circleci or github, not `{other}`"
-            )))
-        }
-    };
+    let provider = o.choice("--provider", LockProvider::WORDS, "circleci or github")?;
     let branch = o.string("--branch")?;
     let job = o.string("--job")?;
     let project = o.string("--project")?;
-    let mode = match o.string("--mode")?.as_deref().map(str::trim) {
-        None | Some("queue") => LockMode::Queue,
-        Some("latest") => LockMode::Latest,
-        Some(other) => {
-            return Err(usage(format!(
-                "--mode takes queue (every build deploys, in order) or latest (superseded builds skip), not `{other}`"
-            )))
-        }
-    };
+    let mode = o.choice("--mode", LockMode::WORDS, LockMode::TAKES)?;
     let include_on_hold = o.flag("--include-on-hold")?;
     let poll = o.duration("--poll")?;
     let timeout = o.required_duration("--timeout")?;
-    let on_timeout = match o.string("--on-timeout")?.as_deref().map(str::trim) {
-        None | Some("fail") => OnTimeout::Fail,
-        Some("proceed") => OnTimeout::Proceed,
-        Some(other) => {
-            return Err(usage(format!(
-                "--on-timeout takes fail or proceed, not `{other}`"
-            )))
-        }
-    };
+    let on_timeout = o.choice("--on-timeout", OnTimeout::WORDS, "fail or proceed")?;
     let stale_after = o.duration("--stale-after")?;
     let state = o.string("--state")?;
     o.finish("lock")?;
@@ -902,6 +849,25 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// One of a fixed set of `words` (the first listed is the default when the flag is not
+    /// given); anything else is an error that says what the flag `takes`.
+    fn choice<T: Copy>(
+        &mut self,
+        flag: &'static str,
+        words: &[(&str, T)],
+        takes: &str,
+    ) -> Result<T, UsageError> {
+        let Some(given) = self.string(flag)? else {
+            return Ok(words[0].1);
+        };
+        let word = given.trim();
+        words
+            .iter()
+            .find(|(spelling, _)| *spelling == word)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| usage(format!("{flag} takes {takes}, not `{word}`")))
+    }
+
     /// A switch: on the command line, else its variable as true/false.
     fn flag(&mut self, flag: &'static str) -> Result<bool, UsageError> {
         let entry = self.entry(flag, Value::Switch);
@@ -911,7 +877,7 @@ impl<'a> Options<'a> {
         let name = entry.env_var();
         match (self.env)(&name) {
             None => Ok(false),
-            Some(v) => parse_bool(&v).ok_or_else(|| {
+            Some(v) => crate::ci::parse_bool(&v).ok_or_else(|| {
                 usage(format!(
                     "{name} must be true or false (also accepted: 1/0, yes/no), not `{v}`"
                 ))
@@ -1009,15 +975,6 @@ pub fn env_name(flag: &str) -> String {
             .replace('-', "_")
             .to_uppercase()
     )
-}
-
-/// `true`/`false` and the usual spellings CI systems use.
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" | "" => Some(false),
-        _ => None,
-    }
 }
 
 /// `--enabled-by` names a variable; `$X` or `X=true` there is a mistake worth saying.
@@ -1173,7 +1130,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_args(&["--help"], &[]),
-            Ok(Command::Help(h)) if h == HELP
+            Ok(Command::Help(h)) if h == flags::top_help()
         ));
         assert!(matches!(
             parse_args(&["deploy", "--help"], &[]),

@@ -12,10 +12,47 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::ci;
 use crate::http::{self, Body, Client, Reply, Request, Retry};
+use crate::usage::UsageError;
 
 /// The default API base.
 pub const DEFAULT_API_URL: &str = "https://api.heroku.com";
+
+/// Heroku credentials and base URL, from the environment.
+pub struct HerokuConfig {
+    /// `HEROKU_API_KEY`.
+    pub api_key: String,
+    /// `SHIPLINE_HEROKU_API_URL` or the default.
+    pub api_url: String,
+}
+
+impl HerokuConfig {
+    /// Reads the configuration; a missing key or a malformed URL is a configuration error.
+    pub fn from_env() -> Result<HerokuConfig> {
+        let api_key = std::env::var("HEROKU_API_KEY")
+            .ok()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                anyhow!(UsageError(
+                    "HEROKU_API_KEY is not set: store a Heroku API key (`heroku authorizations:create`) as a CI secret and expose it to this step as HEROKU_API_KEY".into()
+                ))
+            })?;
+        ci::register_secret(&api_key);
+        let api_url = std::env::var("SHIPLINE_HEROKU_API_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        http::check_credential_url("SHIPLINE_HEROKU_API_URL", &api_url).map_err(UsageError)?;
+        Ok(HerokuConfig { api_key, api_url })
+    }
+
+    /// A client with these credentials whose requests end by `deadline`.
+    pub fn client(&self, deadline: Instant) -> Heroku {
+        Heroku::new(&self.api_url, &self.api_key, deadline)
+    }
+}
 
 /// The media type that selects API version 3 (without it Heroku answers 406).
 pub const ACCEPT: &str = "application/vnd.heroku+json; version=3";

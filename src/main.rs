@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
-use shipline::cli::{self, Command, UsageError};
+use shipline::cli::{self, Command};
 use shipline::outcome::Outcome;
+use shipline::usage::UsageError;
 use shipline::{ci, steps};
 
 fn main() -> ExitCode {

@@ -310,14 +310,7 @@ pub fn explain_tls(host: &str, error: &rustls::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use crate::ci::testing::env;
 
     #[test]
     fn proxies_follow_the_scheme_and_no_proxy() {

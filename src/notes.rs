@@ -7,6 +7,7 @@ use std::path::Path;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
+use crate::ci;
 use crate::git::history::{self, GitDag};
 use crate::git::{self, Deepen, Failure, Look, Relation, Unanswered};
 use crate::github::{self, CompareStatus, GitHub};
@@ -104,6 +105,16 @@ pub enum NotesFormat {
     Json,
 }
 
+impl NotesFormat {
+    /// `--format`'s words, the default first.
+    pub const WORDS: &[(&str, NotesFormat)] = &[
+        ("text", NotesFormat::Text),
+        ("markdown", NotesFormat::Markdown),
+        ("md", NotesFormat::Markdown),
+        ("json", NotesFormat::Json),
+    ];
+}
+
 /// What `deploy` records under `notes` in the state file: the notes, or why there are none.
 /// Notes never fail a deploy, so their absence is data, not an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +140,9 @@ pub struct Range<'a> {
     pub to: &'a str,
     /// List the first parents (the merges of the main branch) instead of skipping merges.
     pub first_parent: bool,
+    /// How `to` relates to `from` when the caller has already decided it (the deploy guard
+    /// has), so the history is not walked a second time to find it.
+    pub known: Option<&'a Relation>,
 }
 
 /// Computes the notes, deepening a shallow clone or asking GitHub when needed; never fails:
@@ -142,9 +156,73 @@ pub fn compute(range: &Range<'_>) -> Recorded {
     match compute_notes(range, &github) {
         Ok(notes) => Recorded::Notes(notes),
         Err(reason) => Recorded::Unavailable {
-            unavailable: crate::ci::redact(&reason),
+            unavailable: ci::redact(&reason),
         },
     }
+}
+
+/// How many release-note entries the deploy log lists (all of them are in the state file).
+const NOTES_IN_LOG: usize = 20;
+
+/// The notes of a release about to be made (live commit → shipping commit), told in the log
+/// and returned for the state file and `notify`. `known` is how the shipping commit relates to
+/// the live one when the deploy guard has already decided it, so the history is walked once.
+/// Never an error: notes that cannot be computed are recorded as unavailable, with the reason,
+/// and the deploy goes on.
+pub fn for_release(
+    dir: &Path,
+    live_commit: Option<&str>,
+    shipping: &str,
+    known: Option<&Relation>,
+) -> Recorded {
+    let recorded = match live_commit {
+        Some(from) => compute(&Range {
+            dir,
+            from,
+            to: shipping,
+            first_parent: false,
+            known,
+        }),
+        None => Recorded::Unavailable {
+            unavailable: "nothing with a recorded commit is live on the app yet".into(),
+        },
+    };
+    match &recorded {
+        Recorded::Notes(n) => ci::say(&format!(
+            "Release notes: {} commit(s) {}",
+            if n.range == RangeKind::Backward {
+                n.removed.len()
+            } else {
+                n.commits.len()
+            },
+            match n.range {
+                RangeKind::Forward => "shipping",
+                RangeKind::Same => "(nothing new)",
+                RangeKind::Backward => "being removed",
+                RangeKind::Diverged => "shipping, on rewritten history",
+            }
+        )),
+        Recorded::Unavailable { unavailable } => {
+            ci::say(&format!("Release notes unavailable: {unavailable}"))
+        }
+    }
+    if let Recorded::Notes(n) = &recorded {
+        let listed = if n.range == RangeKind::Backward {
+            &n.removed
+        } else {
+            &n.commits
+        };
+        for entry in listed.iter().take(NOTES_IN_LOG) {
+            ci::say(&format!(
+                "  {} {} ({})",
+                entry.short, entry.subject, entry.author
+            ));
+        }
+        if listed.len() > NOTES_IN_LOG {
+            ci::say(&format!("  …and {} more", listed.len() - NOTES_IN_LOG));
+        }
+    }
+    recorded
 }
 
 /// Where and how to ask GitHub's compare API.
@@ -171,7 +249,7 @@ impl GithubAccess {
 /// Tells progress on standard error, with secrets masked.
 fn progress(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{}", crate::ci::redact(line));
+    let _ = writeln!(std::io::stderr(), "{}", ci::redact(line));
 }
 
 fn compute_notes(range: &Range<'_>, github: &GithubAccess) -> Result<Notes, String> {
@@ -201,12 +279,15 @@ fn compute_notes(range: &Range<'_>, github: &GithubAccess) -> Result<Notes, Stri
     }
 
     let first_parent = range.first_parent;
+    let known = range.known.and_then(range_kind);
     let look = |dag: &mut GitDag| {
-        Ok(match local(dag, from, to, first_parent, host.as_ref()) {
-            Ok(Local::Done(kind, commits, removed)) => Look::Answered((kind, commits, removed)),
-            Ok(Local::Incomplete(why)) => Look::Missing(why),
-            Err(err) => Look::Missing(format!("{err:#}")),
-        })
+        Ok(
+            match local(dag, from, to, first_parent, known, host.as_ref()) {
+                Ok(Local::Done(kind, commits, removed)) => Look::Answered((kind, commits, removed)),
+                Ok(Local::Incomplete(why)) => Look::Missing(why),
+                Err(err) => Look::Missing(format!("{err:#}")),
+            },
+        )
     };
     let mut tell = |remote: &str, step: Deepen| {
         progress(&match step {
@@ -312,6 +393,7 @@ fn local(
     from: ObjectId,
     to: ObjectId,
     first_parent: bool,
+    known: Option<RangeKind>,
     host: Option<&Host>,
 ) -> anyhow::Result<Local> {
     if !dag.has_commit(from) {
@@ -325,20 +407,26 @@ fn local(
             }
         )));
     }
-    let relation = history::relate(dag, from, to)?;
-    if relation.incomplete {
-        return Ok(Local::Incomplete(format!(
-            "this shallow clone's history ends between {} and {}",
-            short(&from),
-            short(&to)
-        )));
-    }
-    let Some(kind) = range_kind(&relation.relation) else {
-        return Ok(Local::Incomplete(format!(
-            "the history does not tell how {} relates to {}",
-            short(&from),
-            short(&to)
-        )));
+    let kind = match known {
+        Some(kind) => kind,
+        None => {
+            let relation = history::relate(dag, from, to)?;
+            if relation.incomplete {
+                return Ok(Local::Incomplete(format!(
+                    "this shallow clone's history ends between {} and {}",
+                    short(&from),
+                    short(&to)
+                )));
+            }
+            let Some(kind) = range_kind(&relation.relation) else {
+                return Ok(Local::Incomplete(format!(
+                    "the history does not tell how {} relates to {}",
+                    short(&from),
+                    short(&to)
+                )));
+            };
+            kind
+        }
     };
     let (shipping, removing) = sides(kind);
     let mut entries = |hide, show| -> anyhow::Result<Vec<Entry>> {

@@ -62,6 +62,8 @@ impl Flag {
 pub struct Spec {
     /// `deploy`.
     pub name: &'static str,
+    /// One line for the list of commands in `shipline --help`.
+    pub summary: &'static str,
     /// The help above the options: the description and the usage line.
     pub about: &'static str,
     /// The flags.
@@ -124,47 +126,84 @@ impl Spec {
 pub const COMMANDS: &[Spec] = &[
     Spec {
         name: "lock",
+        summary:
+            "One deploy at a time per branch on CircleCI or GitHub Actions; skip superseded builds",
         about: LOCK_ABOUT,
         flags: LOCK,
         more: LOCK_MORE,
     },
     Spec {
         name: "deploy",
+        summary: "Deploy a commit to a Heroku app through the Platform API, behind safety guards",
         about: DEPLOY_ABOUT,
         flags: DEPLOY,
         more: DEPLOY_MORE,
     },
     Spec {
         name: "verify",
+        summary:
+            "Prove the new release is healthy: dynos up, endpoints answering; roll back if not",
         about: VERIFY_ABOUT,
         flags: VERIFY,
         more: VERIFY_MORE,
     },
     Spec {
         name: "rollback",
+        summary: "Roll an app back to an earlier release",
         about: ROLLBACK_ABOUT,
         flags: ROLLBACK,
         more: ROLLBACK_MORE,
     },
     Spec {
         name: "promote",
+        summary: "Ship the exact slug staging runs to production, behind the deploy guards",
         about: PROMOTE_ABOUT,
         flags: PROMOTE,
         more: PROMOTE_MORE,
     },
     Spec {
         name: "notes",
+        summary: "Release notes: the commits between what is live and what is shipping",
         about: NOTES_ABOUT,
         flags: NOTES,
         more: NOTES_MORE,
     },
     Spec {
         name: "notify",
+        summary: "Tell Slack what happened, with release notes and an on-call mention on failure",
         about: NOTIFY_ABOUT,
         flags: NOTIFY,
         more: NOTIFY_MORE,
     },
 ];
+
+/// `shipline --help`: the commands of [`COMMANDS`] with their summaries, and what holds for
+/// all of them.
+pub fn top_help() -> String {
+    let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0) + 2;
+    let mut text = String::from(
+        "shipline — continuous deployment from CI to Heroku, one step per CI config line\n\n\
+         Usage: shipline <COMMAND> [OPTIONS]\n\nCommands:\n",
+    );
+    for command in COMMANDS {
+        text.push_str(&format!("  {:width$}{}\n", command.name, command.summary));
+    }
+    text.push_str(TOP_MORE);
+    text
+}
+
+/// The part of `shipline --help` below the commands.
+const TOP_MORE: &str = "
+Options:
+  -h, --help       Print help (`shipline <COMMAND> --help` for a command's options)
+  -V, --version    Print the version
+
+Every option can also be set as an environment variable SHIPLINE_<OPTION> (e.g. --app and
+SHIPLINE_APP); an option on the command line wins.
+
+Exit codes: 0 done or deliberately skipped (the reason is printed and recorded),
+            1 the step failed, 2 usage or configuration error.
+";
 
 /// The command named `name`.
 pub fn command(name: &str) -> Option<&'static Spec> {

@@ -20,4 +20,4 @@ mod testing;
 pub use archive::ArchiveSummary;
 pub use fetch::{complete, remote, Deepen, Failure, Look, Unanswered};
 pub use history::Relation;
-pub use repo::{open, Commit, Repository};
+pub use repo::{open, open_at, Commit, Repository};

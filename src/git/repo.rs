@@ -9,6 +9,8 @@ use anyhow::{anyhow, Context, Result};
 use gix::bstr::BStr;
 use gix::ObjectId;
 
+use crate::usage::UsageError;
+
 /// A git repository opened for deploying.
 ///
 /// It keeps the directory the user pointed at, because fetching missing history is delegated to
@@ -41,6 +43,16 @@ pub fn open(dir: &Path) -> Result<Repository> {
         repo,
         dir: dir.to_path_buf(),
     })
+}
+
+/// Opens the repository that contains `dir` and resolves `rev` in it, for a step about to ship
+/// that commit. Both are the user's to give (`--dir`, `--ref`), so a failure is a
+/// [`UsageError`]: exit code 2, before anything is asked of a service.
+pub fn open_at(dir: &Path, rev: &str) -> Result<(Repository, Commit)> {
+    let usage = |e: anyhow::Error| anyhow!(UsageError(format!("{e:#}")));
+    let repo = open(dir).map_err(usage)?;
+    let commit = repo.resolve(rev).map_err(usage)?;
+    Ok((repo, commit))
 }
 
 fn open_gix(dir: &Path) -> Result<gix::Repository> {

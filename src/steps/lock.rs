@@ -14,7 +14,6 @@
 
 mod circleci;
 mod github;
-pub mod verdict;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,13 +21,14 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, Result};
 use serde_json::json;
 
-pub use self::verdict::{decide, Build, JobState, LockVerdict, Mode, Policy};
 use crate::ci::{self, Provider};
 use crate::circleci::{CircleCi, ProjectSlug, DEFAULT_API_URL};
-use crate::cli::{LockArgs, LockProvider, OnTimeout, UsageError};
+use crate::cli::{LockArgs, LockProvider, OnTimeout};
+use crate::lock::{decide, Build, JobState, LockVerdict, Mode, Policy};
 use crate::outcome::Outcome;
 use crate::state::State;
 use crate::time::human;
+use crate::usage::UsageError;
 
 /// Default poll on CircleCI.
 pub const CIRCLECI_POLL: Duration = Duration::from_secs(10);
@@ -569,8 +569,8 @@ pub fn run(args: &LockArgs, state: &mut State) -> Result<Outcome> {
 
 #[cfg(test)]
 mod tests {
-    use super::verdict::OrderKey;
     use super::*;
+    use crate::lock::OrderKey;
     use std::cell::RefCell;
     use std::rc::Rc;
 

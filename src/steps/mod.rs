@@ -4,7 +4,6 @@
 //! whatever happened.
 
 pub mod deploy;
-pub mod follow;
 pub mod lock;
 pub mod notes;
 pub mod notify;

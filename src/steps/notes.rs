@@ -7,20 +7,16 @@
 //! configuration is wrong.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
 use crate::ci;
-use crate::cli::{NotesArgs, NotesFrom, UsageError};
+use crate::cli::{NotesArgs, NotesFrom};
 use crate::git::history::GitDag;
-use crate::heroku::Heroku;
+use crate::guard;
 use crate::notes::{self, NotesFormat, Range, Recorded};
 use crate::outcome::Outcome;
-use crate::steps::follow::HerokuConfig;
-
-/// How long reading the live commit from Heroku may take.
-const HEROKU_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::usage::UsageError;
 
 /// Runs `shipline notes`, and on GitHub Actions hands the notes and the outcome on as the
 /// step's `notes`, `outcome` and `reason` outputs (the binary writes them, so nothing that
@@ -71,7 +67,7 @@ fn notes(args: &NotesArgs) -> Result<(Outcome, String)> {
             }
             rev.clone()
         }
-        NotesFrom::App(app) => match live_commit(app)? {
+        NotesFrom::App(app) => match guard::live_commit(app)? {
             Ok(commit) => commit,
             Err(reason) => {
                 return Ok(print(
@@ -89,6 +85,7 @@ fn notes(args: &NotesArgs) -> Result<(Outcome, String)> {
         from: &from,
         to: &args.to,
         first_parent: args.first_parent,
+        known: None,
     });
     Ok(print(&recorded, args))
 }
@@ -120,40 +117,6 @@ fn print(recorded: &Recorded, args: &NotesArgs) -> (Outcome, String) {
         }
     };
     (outcome, text)
-}
-
-/// The commit live on `app`, or why the notes cannot start there.
-pub fn live_commit(app: &str) -> Result<std::result::Result<String, String>> {
-    let config = HerokuConfig::from_env()?;
-    let heroku = Heroku::new(
-        &config.api_url,
-        &config.api_key,
-        Instant::now() + HEROKU_TIMEOUT,
-    );
-    let live = heroku.live_commit(app).map_err(|e| {
-        e.context(format!(
-            "could not read the live release of {app} on Heroku"
-        ))
-    })?;
-    Ok(match live {
-        None => Err(format!(
-            "{app} has no live release yet, so nothing is live to compare with; pass --from REV instead"
-        )),
-        Some(live) => match live.commit {
-            Some(commit) => {
-                eprintln!(
-                    "{app} runs v{} built from {}",
-                    live.version,
-                    commit.chars().take(7).collect::<String>()
-                );
-                Ok(commit)
-            }
-            None => Err(format!(
-                "{app}'s live release v{} has no commit recorded (its slug was not built from a commit through the Build API); pass --from REV instead",
-                live.version
-            )),
-        },
-    })
 }
 
 fn is_full_id(rev: &str) -> bool {

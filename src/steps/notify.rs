@@ -2,7 +2,7 @@
 //!
 //! A job often acts on several apps (staging, then production), so a message is about one app:
 //! the one of the job's latest deploy or promote unless `--app` names others. The step reads the
-//! state file, asks [`derive`] which status to report from the steps that acted on that app,
+//! state file, asks [`derive()`] which status to report from the steps that acted on that app,
 //! builds the message with [`message::build`], and sends it: through an incoming webhook (a new
 //! message for each app and status), or through the Web API with a bot token, which posts one
 //! message per app and updates it at each later step, with one thread reply carrying the
@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 
-use super::follow::HerokuConfig;
 use super::Scope;
 use crate::ci;
-use crate::cli::{NotifyArgs, UsageError};
-use crate::heroku::Heroku;
+use crate::cli::NotifyArgs;
+use crate::guard;
+use crate::heroku::HerokuConfig;
 use crate::notes::{Recorded, NOTES_VERSION};
 use crate::outcome::Outcome;
 use crate::slack::message::{
@@ -31,6 +31,7 @@ use crate::slack::message::{
 };
 use crate::slack::{self, Posted, SlackError, WebApi, Webhook};
 use crate::state::{AppRecord, SlackMessage, SlackRecord, State, StepRecord};
+use crate::usage::UsageError;
 
 /// The status to report and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,7 +263,7 @@ pub fn release_notes(
     }
     let from = match (&args.from, app) {
         (Some(rev), _) => rev.clone(),
-        (None, Some(app)) => match crate::steps::notes::live_commit(app) {
+        (None, Some(app)) => match guard::live_commit(app) {
             Ok(Ok(commit)) => commit,
             Ok(Err(reason)) => {
                 return Some(Recorded::Unavailable {
@@ -293,6 +294,7 @@ pub fn release_notes(
         from: &from,
         to: &args.to,
         first_parent: args.first_parent,
+        known: None,
     }))
 }
 
@@ -563,11 +565,7 @@ fn pipeline_stage(app: &str) -> Option<String> {
         .ok()
         .filter(|k| !k.trim().is_empty())?;
     let config = HerokuConfig::from_env().ok()?;
-    let heroku = Heroku::new(
-        &config.api_url,
-        &config.api_key,
-        Instant::now() + Duration::from_secs(20),
-    );
+    let heroku = config.client(Instant::now() + Duration::from_secs(20));
     match heroku.coupling(app) {
         Ok(coupling) => coupling.and_then(|c| c.stage),
         Err(e) => {
@@ -707,6 +705,7 @@ fn dry_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ci::testing::env;
 
     fn step(name: &str, outcome: &str, at: &str, reason: Option<&str>) -> StepRecord {
         on(name, &[], outcome, at, reason)
@@ -852,14 +851,6 @@ mod tests {
             filter(Some(&on), NotifyStatus::Skipped).unwrap_err(),
             "not posting to Slack: the status is skipped and --on asks for failed, succeeded only"
         );
-    }
-
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
     }
 
     #[test]

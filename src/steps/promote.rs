@@ -10,13 +10,15 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 
-use super::deploy::{self, judge, kill_switch_in_env, live_of, preflight, Preflight, Verdict};
-use super::follow::{self, Follow, HerokuConfig, Tail};
 use super::Scope;
 use crate::ci;
-use crate::cli::{PromoteArgs, UsageError};
-use crate::git;
-use crate::heroku::{Heroku, Release, Status};
+use crate::cli::PromoteArgs;
+use crate::follow::{self, Follow, Tail};
+use crate::git::{self, Relation};
+use crate::guard::{judge, kill_switch_in_env, live_of, preflight, Preflight, Verdict};
+use crate::heroku::HerokuConfig;
+use crate::heroku::{Release, Status};
+use crate::notes;
 use crate::outcome::Outcome;
 use crate::state::{Change, ChangeKind, Dependency, PromotedFrom, ReleaseRef, State};
 use crate::text::{self, short};
@@ -109,12 +111,8 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     if let Some(reason) = kill_switch_in_env(args.enabled_by.as_deref()) {
         return Ok(Outcome::Skipped(reason));
     }
-    let config = HerokuConfig::from_env()?;
-    let repo = git::open(&args.dir).map_err(|e| anyhow!(UsageError(format!("{e:#}"))))?;
-    let shipping = repo
-        .resolve(&args.git_ref)
-        .map_err(|e| anyhow!(UsageError(format!("{e:#}"))))?;
-    let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
+    let heroku = HerokuConfig::from_env()?.client(deadline);
+    let (repo, shipping) = git::open_at(&args.dir, &args.git_ref)?;
 
     let staging_app = heroku.app(&args.from)?;
     let staging_release = heroku
@@ -170,6 +168,7 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     // stops the promotion to all of them.
     let mut results: Vec<(String, AppResult)> = Vec::new();
     let mut targets: Vec<(String, Preflight)> = Vec::new();
+    let mut relations: Vec<Option<Relation>> = Vec::new();
     for app in &args.apps {
         let before = preflight(&heroku, app)?;
         let relation = match before.live.as_ref().and_then(|l| l.commit.as_deref()) {
@@ -201,6 +200,7 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
             Verdict::Proceed(notes) => {
                 notes.iter().for_each(|n| ci::say(n));
                 targets.push((app.clone(), before));
+                relations.push(relation);
             }
         }
     }
@@ -214,7 +214,7 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
         target_pipelines.push(heroku.coupling(&before.app)?.map(|c| c.pipeline.id));
     }
     let route = route(staging_pipeline.as_deref(), &target_pipelines);
-    for (app, before) in &targets {
+    for ((app, before), relation) in targets.iter().zip(&relations) {
         let record = Change {
             kind: ChangeKind::Promote,
             commit: commit.clone(),
@@ -249,7 +249,12 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
                 before.next_version
             ));
         }
-        let notes = deploy::release_notes(&args.dir, before.live.as_ref(), &commit);
+        let notes = notes::for_release(
+            &args.dir,
+            before.live.as_ref().and_then(|l| l.commit.as_deref()),
+            &commit,
+            relation.as_ref(),
+        );
         let entry = state.app_mut(app);
         entry.change = Some(record);
         entry.notes = Some(notes);

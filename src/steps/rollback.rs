@@ -6,14 +6,16 @@
 
 use std::time::Instant;
 
-use super::follow::{self, Follow, HerokuConfig, Tail};
 use super::Scope;
 use crate::ci;
-use crate::cli::{RollbackArgs, UsageError};
+use crate::cli::RollbackArgs;
+use crate::follow::{self, Follow, Tail};
+use crate::heroku::HerokuConfig;
 use crate::heroku::{Heroku, Release, Status};
 use crate::outcome::Outcome;
 use crate::state::{ReleaseRef, RollbackRecord, State};
 use crate::time::human;
+use crate::usage::UsageError;
 use anyhow::{anyhow, Context, Result};
 
 /// Chooses the release to restore: `--to vN` (which Heroku must allow rolling back to), or the
@@ -76,8 +78,7 @@ pub fn scope(args: &RollbackArgs, state: &State) -> Result<Scope> {
 pub fn run(args: &RollbackArgs, state: &mut State, app: &str) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
-    let config = HerokuConfig::from_env()?;
-    let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
+    let heroku = HerokuConfig::from_env()?.client(deadline);
     let key = app;
     let app = heroku.app(app)?.name;
     let releases = heroku

@@ -11,15 +11,17 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 
-use super::follow::{self, Follow, HerokuConfig, Tail};
 use super::Scope;
 use crate::ci;
-use crate::cli::{StatusSet, UsageError, VerifyArgs};
+use crate::cli::{StatusSet, VerifyArgs};
+use crate::follow::{self, Follow, Tail};
+use crate::heroku::HerokuConfig;
 use crate::heroku::{Dyno, Formation, Heroku, Release, Status};
 use crate::http::{self, Probe};
 use crate::outcome::Outcome;
 use crate::state::{Dependency, ReleaseRef, RollbackRecord, State, VerifyRecord};
 use crate::time::{self, human};
+use crate::usage::UsageError;
 
 /// What the dynos say about a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,11 +217,10 @@ pub fn scope(args: &VerifyArgs, state: &State) -> Result<Scope> {
 pub fn run(args: &VerifyArgs, state: &mut State, apps: &[String]) -> Result<Outcome> {
     let started = Instant::now();
     let deadline = started + args.timeout;
-    let config = HerokuConfig::from_env()?;
+    let heroku = HerokuConfig::from_env()?.client(deadline);
     for (_, value) in &args.check_headers {
         ci::register_secret(value);
     }
-    let heroku = Heroku::new(&config.api_url, &config.api_key, deadline);
     let mut failures = Vec::new();
     for app in apps {
         let outcome = verify_app(&heroku, args, state, app, deadline)?;

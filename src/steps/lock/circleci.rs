@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use super::verdict::{Build, JobState, OrderKey};
 use super::Queue;
 use crate::circleci::{CircleCi, Job, JobStatus, Pipeline, ProjectSlug, Workflow};
+use crate::lock::{Build, JobState, OrderKey};
 use crate::time::parse_rfc3339;
 
 /// Pipelines created this long before the own one are not read: no CircleCI job runs that

@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use super::verdict::{Build, JobState, OrderKey};
 use super::Queue;
 use crate::github::{GitHub, WorkflowJob, WorkflowRun};
+use crate::lock::{Build, JobState, OrderKey};
 use crate::time::parse_rfc3339;
 
 /// Runs created this long before the own one are not read (GitHub cancels a job after 6 h,

@@ -6,46 +6,14 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 
 use crate::ci::{self, Group};
-use crate::cli::UsageError;
-use crate::heroku::{self, Heroku, Release, Status};
+use crate::heroku::{Heroku, Release, Status};
 use crate::http::Stream;
 
 /// How many lines of build or release output a failure repeats after the stream.
 const TAIL_LINES: usize = 30;
-
-/// Heroku credentials and base URL, from the environment.
-pub struct HerokuConfig {
-    /// `HEROKU_API_KEY`.
-    pub api_key: String,
-    /// `SHIPLINE_HEROKU_API_URL` or the default.
-    pub api_url: String,
-}
-
-impl HerokuConfig {
-    /// Reads the configuration; a missing key or a malformed URL is a configuration error.
-    pub fn from_env() -> Result<HerokuConfig> {
-        let api_key = std::env::var("HEROKU_API_KEY")
-            .ok()
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                anyhow!(UsageError(
-                    "HEROKU_API_KEY is not set: store a Heroku API key (`heroku authorizations:create`) as a CI secret and expose it to this step as HEROKU_API_KEY".into()
-                ))
-            })?;
-        ci::register_secret(&api_key);
-        let api_url = std::env::var("SHIPLINE_HEROKU_API_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| heroku::DEFAULT_API_URL.to_string());
-        crate::http::check_credential_url("SHIPLINE_HEROKU_API_URL", &api_url)
-            .map_err(UsageError)?;
-        Ok(HerokuConfig { api_key, api_url })
-    }
-}
 
 /// Follows a release until it is no longer pending, streaming its release phase. Returns the
 /// finished release; its status says whether it went live.

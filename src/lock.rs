@@ -19,6 +19,13 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// `--mode`'s words, the default first.
+    pub const WORDS: &[(&str, Mode)] = &[("queue", Mode::Queue), ("latest", Mode::Latest)];
+
+    /// What `--mode` takes, for its error message.
+    pub const TAKES: &str =
+        "queue (every build deploys, in order) or latest (superseded builds skip)";
+
     /// The word used in flags and messages.
     pub fn word(self) -> &'static str {
         match self {
