@@ -333,6 +333,60 @@ fn each_orb_command_has_a_parameter_for_every_flag_and_nothing_else() {
     assert!(problems.is_empty(), "the orb:\n  {}", problems.join("\n  "));
 }
 
+/// Lock parameters the orb's jobs leave at the command's default: (parameter, why).
+const JOBS_LEAVE_TO_LOCK: &[(&str, &str)] = &[(
+    "state",
+    "a job's steps share the default state file, so none of them names it",
+)];
+
+#[test]
+fn each_orb_job_passes_every_lock_parameter() {
+    let lock = block(&read("orb/src/commands/lock.yml"), "parameters");
+    let mut problems = Vec::new();
+    for job in ["deploy", "deploy_and_promote"] {
+        let path = format!("orb/src/jobs/{job}.yml");
+        let text = read(&path);
+        let params = block(&text, "parameters");
+        // The `- lock:` step's lines up to the next step: `name: << parameters.job_param >>`.
+        let step: String = text
+            .split("- lock:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{path}: no lock step"))
+            .lines()
+            .take_while(|line| !line.trim_start().starts_with('-'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let passed: BTreeMap<String, String> = step
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.trim().split_once(':')?;
+                let from = value
+                    .trim()
+                    .strip_prefix("<< parameters.")?
+                    .strip_suffix(">>")?;
+                Some((name.to_string(), from.trim().to_string()))
+            })
+            .collect();
+        for name in lock.keys() {
+            if JOBS_LEAVE_TO_LOCK.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            match passed.get(name) {
+                None => problems.push(format!("{path}: the lock step does not pass `{name}`")),
+                Some(from) if !params.contains_key(from) => problems.push(format!(
+                    "{path}: the lock step passes `{name}` from `{from}`, which the job does not declare"
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the orb's jobs:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
 #[test]
 fn the_reader_reads_what_the_wrappers_hold() {
     // A reader that finds nothing would make the tests above pass vacuously.
