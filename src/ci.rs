@@ -176,14 +176,22 @@ pub fn say(line: &str) {
 /// Prints a warning: an annotation on GitHub Actions, a `warning:` line elsewhere.
 pub fn warn(message: &str) {
     let message = redact(message);
-    if Provider::detect() == Provider::GitHubActions {
-        emit(&format!(
-            "::warning title=shipline::{}",
-            escape_data(&message)
-        ));
-    } else {
+    if !annotate("warning", &message) {
         emit_text(&format!("warning: {message}"));
     }
+}
+
+/// On GitHub Actions, adds an annotation of `kind` (`warning`, `error`) titled shipline with
+/// the already-redacted `message`; says whether it did.
+fn annotate(kind: &str, message: &str) -> bool {
+    let github = Provider::detect() == Provider::GitHubActions;
+    if github {
+        emit(&format!(
+            "::{kind} title=shipline::{}",
+            escape_data(message)
+        ));
+    }
+    github
 }
 
 /// Adds a notice annotation on GitHub Actions, so a skip shows on the run's summary page
@@ -201,12 +209,7 @@ pub fn notice(title: &str, message: &str) {
 /// Prints the error that ended the step, to standard error (and as an annotation on GitHub).
 pub fn error(message: &str) {
     let message = redact(message);
-    if Provider::detect() == Provider::GitHubActions {
-        emit(&format!(
-            "::error title=shipline::{}",
-            escape_data(&message)
-        ));
-    }
+    annotate("error", &message);
     let line = format!("error: {message}");
     let line = if Provider::detect() == Provider::GitHubActions {
         neutralise(&line)

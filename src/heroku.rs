@@ -321,6 +321,15 @@ impl Heroku {
         parse(reply)
     }
 
+    /// `GET /apps/{app}/{kind}/{id}`: one build, release or slug of the app.
+    fn app_item<T: DeserializeOwned>(&self, app: &str, kind: &str, id: &str) -> Result<T> {
+        self.call(Request::get(format!(
+            "/apps/{}/{kind}/{}",
+            http::segment(app),
+            http::segment(id)
+        )))
+    }
+
     /// `GET /apps/{app}`.
     pub fn app(&self, app: &str) -> Result<App> {
         self.call(Request::get(format!("/apps/{}", http::segment(app))))
@@ -337,20 +346,12 @@ impl Heroku {
 
     /// `GET /apps/{app}/releases/{id_or_version}`.
     pub fn release(&self, app: &str, id: &str) -> Result<Release> {
-        self.call(Request::get(format!(
-            "/apps/{}/releases/{}",
-            http::segment(app),
-            http::segment(id)
-        )))
+        self.app_item(app, "releases", id)
     }
 
     /// `GET /apps/{app}/slugs/{id}`.
     pub fn slug(&self, app: &str, id: &str) -> Result<Slug> {
-        self.call(Request::get(format!(
-            "/apps/{}/slugs/{}",
-            http::segment(app),
-            http::segment(id)
-        )))
+        self.app_item(app, "slugs", id)
     }
 
     /// The live release and the commit its slug was built from: the newest release that is
@@ -450,11 +451,7 @@ impl Heroku {
 
     /// `GET /apps/{app}/builds/{id}`.
     pub fn build(&self, app: &str, id: &str) -> Result<Build> {
-        self.call(Request::get(format!(
-            "/apps/{}/builds/{}",
-            http::segment(app),
-            http::segment(id)
-        )))
+        self.app_item(app, "builds", id)
     }
 
     /// `GET /apps/{app}/dynos`.

@@ -351,15 +351,7 @@ impl Client {
                             ..reply
                         });
                     }
-                    ci::say(&format!(
-                        "{} {shown} answered {}; retrying in {} (attempt {} of {})",
-                        self.service,
-                        reply.status,
-                        crate::time::human(wait),
-                        attempt + 1,
-                        self.backoff.attempts
-                    ));
-                    std::thread::sleep(wait);
+                    self.retry_after(&shown, &format!("answered {}", reply.status), wait, attempt);
                 }
                 Err(failure) => {
                     let may_retry = !failure.permanent
@@ -373,19 +365,24 @@ impl Client {
                             attempts: attempt,
                         }));
                     }
-                    ci::say(&format!(
-                        "{} {shown} failed: {}; retrying in {} (attempt {} of {})",
-                        self.service,
-                        failure.cause,
-                        crate::time::human(wait),
-                        attempt + 1,
-                        self.backoff.attempts
-                    ));
-                    std::thread::sleep(wait);
+                    self.retry_after(&shown, &format!("failed: {}", failure.cause), wait, attempt);
                 }
             }
             attempt += 1;
         }
+    }
+
+    /// Says why the request `shown` is tried again (`what` happened) and waits `wait` before
+    /// attempt `attempt + 1`.
+    fn retry_after(&self, shown: &str, what: &str, wait: Duration, attempt: u32) {
+        ci::say(&format!(
+            "{} {shown} {what}; retrying in {} (attempt {} of {})",
+            self.service,
+            crate::time::human(wait),
+            attempt + 1,
+            self.backoff.attempts
+        ));
+        std::thread::sleep(wait);
     }
 
     fn fits_deadline(&self, wait: Duration) -> bool {

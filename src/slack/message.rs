@@ -436,15 +436,20 @@ impl Facts<'_> {
         }
     }
 
+    /// The on-call mention and a space when the deploy failed (it goes first, so it pings),
+    /// else nothing.
+    fn mention_first(&self) -> String {
+        match self.mention {
+            Some(mention) if self.status == NotifyStatus::Failed => {
+                format!("{} ", mention.as_str())
+            }
+            _ => String::new(),
+        }
+    }
+
     /// `*Failed* at `deploy`: reason`, then the steps so far.
     fn status_text(&self) -> String {
-        let mut text = String::new();
-        if self.status == NotifyStatus::Failed {
-            if let Some(mention) = self.mention {
-                text.push_str(mention.as_str());
-                text.push(' ');
-            }
-        }
+        let mut text = self.mention_first();
         text.push_str(&format!("*{}*", self.status_word()));
         if let Some(step) = self.step {
             let at = match self.status {
@@ -562,13 +567,7 @@ impl Facts<'_> {
 
     /// The notification preview: short, and the mention first so it pings.
     fn fallback(&self) -> String {
-        let mut text = String::new();
-        if self.status == NotifyStatus::Failed {
-            if let Some(mention) = self.mention {
-                text.push_str(mention.as_str());
-                text.push(' ');
-            }
-        }
+        let mut text = self.mention_first();
         text.push_str(self.emoji());
         text.push(' ');
         text.push_str(&line_within(&self.headline(), VALUE_MAX));
