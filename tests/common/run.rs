@@ -36,6 +36,12 @@ impl Shipline {
         }
     }
 
+    /// Runs in `dir` instead: another checkout of the job's repository, say.
+    pub fn cwd(mut self, dir: &Path) -> Shipline {
+        self.cwd = dir.to_path_buf();
+        self
+    }
+
     /// Adds arguments, in order.
     pub fn args<S: AsRef<str>>(mut self, args: impl IntoIterator<Item = S>) -> Shipline {
         self.args
