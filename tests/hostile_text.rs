@@ -3,49 +3,22 @@
 
 mod common;
 
-use common::{shipline, step_record, Repo, Run};
+use common::{step_record, Run, Shipline, World};
 use serde_json::Value;
-use shipline_sandbox::Heroku;
 
 /// What another tool may record as a slug's commit when it builds through the API; its 8th
 /// byte is inside a character, where a byte slice at 7 would abort the step.
 const FREE_TEXT: &str = "v1-ünïcødé";
 
-struct World {
-    heroku: Heroku,
-    repo: Repo,
-}
-
-impl World {
-    fn new(name: &str) -> World {
-        let repo = Repo::new(name);
-        repo.write("Procfile", "web: node index.js\n");
-        repo.commit("Initial app");
-        World {
-            heroku: Heroku::start(),
-            repo,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let key = self.heroku.api_key().to_string();
-        let url = self.heroku.url();
-        shipline(
-            self.repo.path(),
-            args,
-            &[
-                ("HEROKU_API_KEY", key.as_str()),
-                ("SHIPLINE_HEROKU_API_URL", url.as_str()),
-                ("SLACK_WEBHOOK_URL", ""),
-            ],
-        )
-    }
-
-    fn state(&self) -> Value {
-        let text = std::fs::read_to_string(self.repo.path().join(".shipline/state.json"))
-            .expect("the step recorded its outcome");
-        serde_json::from_str(&text).unwrap()
-    }
+/// A repository with one commit and a sandbox Heroku; every step is told there is no Slack
+/// webhook.
+fn world(name: &str) -> World {
+    let w = World::new(name)
+        .with_heroku()
+        .with_env("SLACK_WEBHOOK_URL", "");
+    w.repo().write("Procfile", "web: node index.js\n");
+    w.repo().commit("Initial app");
+    w
 }
 
 /// No panic: an aborted process has no exit code 0/1/2 and prints Rust's panic message.
@@ -58,35 +31,35 @@ fn assert_no_panic(run: &Run) {
 
 #[test]
 fn a_free_text_live_commit_is_shortened_by_characters_in_deploy_and_rollback() {
-    let w = World::new("hostile-deploy");
-    w.heroku.create_app("shop");
-    w.heroku.seed_release("shop", FREE_TEXT, None);
-    let run = w.run(&["deploy", "--app", "shop", "--poll", "50ms"]);
+    let w = world("hostile-deploy");
+    w.heroku().create_app("shop");
+    w.heroku().seed_release("shop", FREE_TEXT, None);
+    let run = w.run(["deploy", "--app", "shop", "--poll", "50ms"]);
     assert_no_panic(&run);
-    assert!(run.stdout.contains("commit v1-ünïc"), "{run:?}");
+    run.stdout_has("commit v1-ünïc");
     assert!(step_record(&w.state(), "deploy")["outcome"].is_string());
 
     // The release before the live one ran the free-text commit.
-    w.heroku.create_app("shop-b");
-    w.heroku.seed_release("shop-b", FREE_TEXT, None);
-    w.heroku
+    w.heroku().create_app("shop-b");
+    w.heroku().seed_release("shop-b", FREE_TEXT, None);
+    w.heroku()
         .seed_release("shop-b", "0000000000000000000000000000000000000001", None);
-    let run = w.run(&["rollback", "--app", "shop-b", "--dry-run"]);
+    let run = w.run(["rollback", "--app", "shop-b", "--dry-run"]);
     assert_no_panic(&run);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("commit v1-ünïc"), "{run:?}");
+    run.code(0);
+    run.stdout_has("commit v1-ünïc");
     assert_eq!(step_record(&w.state(), "rollback")["outcome"], "done");
 }
 
 #[test]
 fn a_free_text_staging_commit_is_shortened_by_characters_in_promote() {
-    let w = World::new("hostile-promote");
-    w.heroku.create_app("shop-staging");
-    w.heroku.seed_release("shop-staging", FREE_TEXT, None);
-    w.heroku.create_app("shop");
-    let run = w.run(&["promote", "--from", "shop-staging", "--app", "shop"]);
+    let w = world("hostile-promote");
+    w.heroku().create_app("shop-staging");
+    w.heroku().seed_release("shop-staging", FREE_TEXT, None);
+    w.heroku().create_app("shop");
+    let run = w.run(["promote", "--from", "shop-staging", "--app", "shop"]);
     assert_no_panic(&run);
-    assert_eq!(run.code, 1, "{run:?}");
+    run.code(1);
     assert!(
         run.stderr.contains("runs v1-ünïc, not"),
         "the staging commit is not the one shipped: {run:?}"
@@ -96,19 +69,16 @@ fn a_free_text_staging_commit_is_shortened_by_characters_in_promote() {
 
 #[test]
 fn a_multibyte_from_is_shortened_by_characters_in_notify_and_notes() {
-    let w = World::new("hostile-from");
-    let run = w.run(&["notify", "--from", "ß", "--dry-run"]);
+    let w = world("hostile-from");
+    let run = w.run(["notify", "--from", "ß", "--dry-run"]);
     assert_no_panic(&run);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("Release notes: computing ß..HEAD"),
-        "{run:?}"
-    );
+    run.code(0);
+    run.stdout_has("Release notes: computing ß..HEAD");
     assert_eq!(step_record(&w.state(), "notify")["outcome"], "done");
 
-    let run = w.run(&["notes", "--from", "ßßßßßßßßßßßßßß"]);
+    let run = w.run(["notes", "--from", "ßßßßßßßßßßßßßß"]);
     assert_no_panic(&run);
-    assert_eq!(run.code, 2, "{run:?}");
+    run.code(2);
 }
 
 /// Every workflow command form a line from elsewhere can carry; leading whitespace does not
@@ -160,17 +130,17 @@ fn is_shiplines_own(command: &str) -> bool {
 fn workflow_commands_in_build_output_descriptions_and_commits_are_never_interpreted() {
     use shipline_sandbox::Script;
     for succeeds in [true, false] {
-        let w = World::new(if succeeds {
+        let w = world(if succeeds {
             "hostile-gha-ok"
         } else {
             "hostile-gha-fail"
         });
-        w.repo.write("index.js", "console.log('v2')\n");
-        w.repo
+        w.repo().write("index.js", "console.log('v2')\n");
+        w.repo()
             .commit("::add-mask::deadbeef\n\n::set-output name=body::yes\ntext ##[error]x");
-        w.heroku.create_app("shop");
-        let live = w.repo.git(&["rev-parse", "HEAD~1"]);
-        w.heroku.seed_release(
+        w.heroku().create_app("shop");
+        let live = w.repo().git(&["rev-parse", "HEAD~1"]);
+        w.heroku().seed_release(
             "shop",
             live.trim(),
             Some("Deploy\n::set-output name=desc::yes"),
@@ -182,22 +152,17 @@ fn workflow_commands_in_build_output_descriptions_and_commits_are_never_interpre
         } else {
             Script::fail(lines)
         };
-        w.heroku.script_next_build("shop", script);
-        let output = w.repo.path().join("github-output");
-        let summary = w.repo.path().join("github-summary");
-        let key = w.heroku.api_key().to_string();
-        let url = w.heroku.url();
-        let run = shipline(
-            w.repo.path(),
-            &["deploy", "--app", "shop", "--poll", "50ms"],
-            &[
-                ("HEROKU_API_KEY", key.as_str()),
-                ("SHIPLINE_HEROKU_API_URL", url.as_str()),
-                ("GITHUB_ACTIONS", "true"),
-                ("GITHUB_OUTPUT", output.to_str().unwrap()),
-                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
-            ],
-        );
+        w.heroku().script_next_build("shop", script);
+        let output = w.path().join("github-output");
+        let summary = w.path().join("github-summary");
+        let run = Shipline::new(w.path())
+            .args(["deploy", "--app", "shop", "--poll", "50ms"])
+            .env("HEROKU_API_KEY", w.heroku().api_key())
+            .env("SHIPLINE_HEROKU_API_URL", w.heroku().url())
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", output.to_str().unwrap())
+            .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
+            .run();
         assert_eq!(run.code, if succeeds { 0 } else { 1 }, "{run:?}");
         if !succeeds {
             assert!(
@@ -215,7 +180,7 @@ fn workflow_commands_in_build_output_descriptions_and_commits_are_never_interpre
                 assert!(!own.contains("deadbeef") && !own.contains("pwned"), "{own}");
             }
         }
-        let outputs = std::fs::read_to_string(&output).unwrap_or_default();
+        let outputs = run.outputs_text();
         for line in outputs.lines() {
             let key = line.split(['=', '<']).next().unwrap_or_default();
             assert!(
@@ -228,22 +193,19 @@ fn workflow_commands_in_build_output_descriptions_and_commits_are_never_interpre
 
 #[test]
 fn notes_on_github_actions_print_hostile_commits_as_written_but_never_as_commands() {
-    let w = World::new("hostile-notes");
-    w.repo.write("index.js", "console.log('v2')\n");
+    let w = world("hostile-notes");
+    w.repo().write("index.js", "console.log('v2')\n");
     let subject = "::add-mask::deadbeef ##[set-output name=x;]y";
-    w.repo
+    w.repo()
         .commit(&format!("{subject}\n\n  ::set-output name=body::yes"));
-    let output = w.repo.path().join("github-output");
+    let output = w.repo().path().join("github-output");
     for format in ["text", "markdown", "json"] {
         std::fs::write(&output, "").unwrap();
-        let run = shipline(
-            w.repo.path(),
-            &["notes", "--from", "HEAD~1", "--format", format],
-            &[
-                ("GITHUB_ACTIONS", "true"),
-                ("GITHUB_OUTPUT", output.to_str().unwrap()),
-            ],
-        );
+        let run = Shipline::new(w.path())
+            .args(["notes", "--from", "HEAD~1", "--format", format])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", output.to_str().unwrap())
+            .run();
         assert_eq!(run.code, 0, "{format}: {run:?}");
         assert_eq!(
             interpreted(&run.stdout),
@@ -262,7 +224,7 @@ fn notes_on_github_actions_print_hostile_commits_as_written_but_never_as_command
             );
         }
         // The output is the data itself, for whatever the workflow does with it.
-        let outputs = std::fs::read_to_string(&output).unwrap();
+        let outputs = run.outputs_text();
         assert!(outputs.contains("::add-mask::deadbeef ##"), "{outputs}");
         assert!(!outputs.contains('\u{200B}'), "{outputs}");
     }

@@ -1,319 +1,289 @@
-//! `shipline lock` on CircleCI through the real binary: concurrent builds of the sandbox's
-//! simulation, each running `shipline lock` inside its deploy job as CircleCI would.
+//! `shipline lock` through the real binary on CircleCI and GitHub Actions: concurrent builds of
+//! the sandbox's simulations, each running `shipline lock` inside its deploy job as the CI
+//! would. A scenario both CIs share is one function of the provider, run for each by
+//! [`both!`]; what only one CI has is tested for that one.
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{shipline, step_record, Background, Run, TempDir};
-use serde_json::Value;
-use shipline_sandbox::circleci::{BuildRef, BuildSpec, CircleCi, Config, Failure};
+use common::{Build, Provider, Queue, Run, Spec, World};
+use shipline_sandbox::circleci::{self, BuildSpec, CircleCi};
 
 const POLL: &str = "40ms";
 
-struct World {
-    circle: CircleCi,
-    dir: TempDir,
-    /// Where the commands run under the lock write `start N` / `end N` lines.
-    log: PathBuf,
-}
+/// `#[test]`s `circleci` and `github` in a module named after each scenario.
+macro_rules! both {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn circleci() {
+                super::$scenario(super::Provider::CircleCi)
+            }
 
-impl World {
-    fn new(name: &str) -> World {
-        World::with(name, Config::default())
-    }
-
-    fn with(name: &str, config: Config) -> World {
-        let dir = TempDir::new(name);
-        let log = dir.path.join("lock.log");
-        World {
-            circle: CircleCi::start_with(config).unwrap(),
-            dir,
-            log,
-        }
-    }
-
-    fn start(&self, spec: BuildSpec) -> BuildRef {
-        self.circle.start_build(spec)
-    }
-
-    fn main(&self, tests_ms: u64) -> BuildRef {
-        self.start(BuildSpec::branch("main", Duration::from_millis(tests_ms)))
-    }
-
-    /// The build's working directory (its own state file).
-    fn cwd(&self, build: &BuildRef) -> PathBuf {
-        let cwd = self.dir.path.join(format!("build-{}", build.number));
-        std::fs::create_dir_all(&cwd).unwrap();
-        cwd
-    }
-
-    /// Runs `shipline <args>` inside the build's deploy job.
-    fn run(&self, build: &BuildRef, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        let env = self.env_of(build);
-        let mut env: Vec<(&str, &str)> =
-            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        env.extend_from_slice(extra);
-        shipline(&self.cwd(build), args, &env)
-    }
-
-    /// The environment of `build`'s deploy job, with a token of its own.
-    fn env_of(&self, build: &BuildRef) -> Vec<(String, String)> {
-        let token = self.circle.issue_token(&format!("build-{}", build.number));
-        self.circle.job_env(build, &token)
-    }
-
-    /// `lock <args> -- sh -c '<record start, sleep, record end>'`.
-    fn lock_args(&self, build: &BuildRef, args: &[&str], hold_ms: u64) -> Vec<String> {
-        let script = format!(
-            "echo \"start $0 $(date +%s%N)\" >> \"$1\"; sleep {}; echo \"end $0 $(date +%s%N)\" >> \"$1\"",
-            hold_ms as f64 / 1000.0
-        );
-        let mut all = vec!["lock".to_string(), "--poll".into(), POLL.into()];
-        all.extend(args.iter().map(|a| a.to_string()));
-        all.extend([
-            "--".into(),
-            "sh".into(),
-            "-c".into(),
-            script,
-            build.number.to_string(),
-            self.log.to_string_lossy().into_owned(),
-        ]);
-        all
-    }
-
-    /// `shipline lock <args> -- sh -c '<record start, sleep, record end>'`.
-    fn lock_cmd(&self, build: &BuildRef, args: &[&str], hold_ms: u64) -> Run {
-        let all = self.lock_args(build, args, hold_ms);
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        self.run(build, &all, &[])
-    }
-
-    /// The same, in the background, to wait for what it says.
-    fn lock_in_background(&self, build: &BuildRef, args: &[&str], hold_ms: u64) -> Background {
-        let all = self.lock_args(build, args, hold_ms);
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        let env = self.env_of(build);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Background::start(&self.cwd(build), &all, &env)
-    }
-
-    /// Runs each build's deploy job when it reaches the lock, concurrently: waits for the job
-    /// to run, runs `shipline lock ... -- CMD`, and ends the job with the process's outcome.
-    fn run_all(&self, builds: &[BuildRef], args: &[&str], hold_ms: u64) -> Vec<Run> {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = builds
-                .iter()
-                .map(|b| {
-                    s.spawn(move || {
-                        assert!(
-                            self.circle.wait_at_lock(b, Duration::from_secs(30)),
-                            "build {} never reached the lock",
-                            b.number
-                        );
-                        let run = self.lock_cmd(b, args, hold_ms);
-                        self.circle.finish(b, run.code == 0);
-                        run
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        })
-    }
-
-    /// The builds that ran the command, in order; panics when two overlapped.
-    fn entries(&self) -> Vec<u64> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut order = Vec::new();
-        let mut inside: Option<u64> = None;
-        for line in text.lines() {
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            let n: u64 = parts[1].parse().unwrap();
-            match parts[0] {
-                "start" => {
-                    assert_eq!(
-                        inside, None,
-                        "#{n} entered while another held the lock:\n{text}"
-                    );
-                    inside = Some(n);
-                    order.push(n);
-                }
-                "end" => {
-                    assert_eq!(inside, Some(n), "{text}");
-                    inside = None;
-                }
-                other => panic!("{other}"),
+            #[test]
+            fn github() {
+                super::$scenario(super::Provider::GitHub)
             }
         }
-        order
+    )*};
+}
+
+both!(
+    builds_started_together_never_overlap_and_go_in_order_across_99_100,
+    build_1000_waits_for_999,
+    latest_mode_skips_the_middle_builds_and_runs_the_newest,
+    latest_mode_does_not_skip_for_a_newer_build_still_testing,
+    an_on_hold_predecessor_blocks_only_with_include_on_hold,
+    every_page_is_read_to_find_a_predecessor_many_builds_back,
+    a_tag_build_needs_branch,
+    timeout_fails_or_proceeds_as_told,
+    a_stale_predecessor_is_reported_and_ignored,
+    a_waiting_build_polls_one_job_between_full_reads,
+);
+
+/// A job directory for the builds' working directories and the log of who held the lock.
+fn world(provider: Provider, name: &str) -> World {
+    World::without_git(name).with_ci(provider)
+}
+
+/// `lock <args> -- sh -c '<record start, sleep, record end>'`, recording in the world's
+/// `lock.log` which build held the lock when.
+fn lock_args(w: &World, build: &Build, args: &[&str], hold_ms: u64) -> Vec<String> {
+    let script = format!(
+        "echo \"start $0 $(date +%s%N)\" >> \"$1\"; sleep {}; echo \"end $0 $(date +%s%N)\" >> \"$1\"",
+        hold_ms as f64 / 1000.0
+    );
+    let mut all = vec!["lock".to_string(), "--poll".into(), POLL.into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.extend([
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        script,
+        build.number().to_string(),
+        w.path().join("lock.log").to_string_lossy().into_owned(),
+    ]);
+    all
+}
+
+/// Runs `shipline lock <args> -- <record>` inside `build`'s deploy job.
+fn lock_cmd(w: &World, build: &Build, args: &[&str], hold_ms: u64) -> Run {
+    w.in_build(build, lock_args(w, build, args, hold_ms)).run()
+}
+
+/// Runs each build's deploy job when it reaches the lock, concurrently: waits for the job to
+/// run, runs `shipline lock ... -- CMD`, and ends the job with the process's outcome.
+fn run_all(w: &World, builds: &[Build], args: &[&str], hold_ms: u64) -> Vec<Run> {
+    let queue = w.queue();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = builds
+            .iter()
+            .map(|b| {
+                s.spawn(move || {
+                    assert!(
+                        queue.wait_at_lock(b, Duration::from_secs(30)),
+                        "#{} never reached the lock",
+                        b.number()
+                    );
+                    let run = lock_cmd(w, b, args, hold_ms);
+                    queue.finish(b, run.code == 0);
+                    run
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The builds that ran the command, in order; panics when two overlapped.
+fn entries(w: &World) -> Vec<u64> {
+    let text = std::fs::read_to_string(w.path().join("lock.log")).unwrap_or_default();
+    let mut order = Vec::new();
+    let mut inside: Option<u64> = None;
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let n: u64 = parts[1].parse().unwrap();
+        match parts[0] {
+            "start" => {
+                assert_eq!(
+                    inside, None,
+                    "#{n} entered while another held the lock:\n{text}"
+                );
+                inside = Some(n);
+                order.push(n);
+            }
+            "end" => {
+                assert_eq!(inside, Some(n), "{text}");
+                inside = None;
+            }
+            other => panic!("{other}"),
+        }
     }
+    order
 }
 
-fn state(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(".shipline/state.json")).unwrap())
-        .unwrap()
-}
-
-#[test]
-fn builds_started_together_never_overlap_and_go_in_order_across_99_100() {
-    let w = World::new("lock-order");
-    w.circle.set_next_number(97);
-    let builds: Vec<BuildRef> = (0..5).map(|_| w.main(50)).collect();
-    let runs = w.run_all(&builds, &[], 120);
+fn builds_started_together_never_overlap_and_go_in_order_across_99_100(provider: Provider) {
+    let w = world(provider, "lock-order");
+    w.queue().set_next_number(97);
+    let builds: Vec<Build> = (0..5).map(|_| w.queue().main(50)).collect();
+    let runs = run_all(&w, &builds, &[], 120);
     for run in &runs {
-        assert_eq!(run.code, 0, "{run:?}");
+        run.code(0);
     }
-    assert_eq!(w.entries(), [97, 98, 99, 100, 101]);
+    assert_eq!(entries(&w), [97, 98, 99, 100, 101]);
     // The last one waited, saying behind whom, with a link and how long it has run.
     let last = runs.last().unwrap();
-    assert!(
-        last.stdout.contains("Waiting behind #100 (running for"),
-        "{last:?}"
-    );
-    assert!(
-        last.stdout
-            .contains("/pipelines/github/acme/shop/100/workflows/"),
-        "{last:?}"
-    );
-    assert!(last.stdout.contains("Lock held by #101"), "{last:?}");
+    last.stdout_has("Waiting behind #100 (running for")
+        .stdout_has("Lock held by #101");
+    match provider {
+        Provider::CircleCi => last.stdout_has("/pipelines/github/acme/shop/100/workflows/"),
+        Provider::GitHub => last
+            .stdout_has("https://github.com/acme/shop/actions/runs/")
+            .stdout_has("(deploy.yml, GitHub Actions)"),
+    };
 }
 
-#[test]
-fn pipeline_1000_waits_for_999() {
-    let w = World::new("lock-1000");
-    w.circle.set_next_number(998);
-    let builds: Vec<BuildRef> = (0..3).map(|_| w.main(30)).collect();
-    let runs = w.run_all(&builds, &[], 100);
+fn build_1000_waits_for_999(provider: Provider) {
+    let w = world(provider, "lock-1000");
+    w.queue().set_next_number(998);
+    let builds: Vec<Build> = (0..3).map(|_| w.queue().main(30)).collect();
+    let runs = run_all(&w, &builds, &[], 100);
     assert!(runs.iter().all(|r| r.code == 0), "{runs:?}");
-    assert_eq!(w.entries(), [998, 999, 1000]);
+    assert_eq!(entries(&w), [998, 999, 1000]);
 }
 
-#[test]
-fn latest_mode_skips_the_middle_builds_and_runs_the_newest() {
-    let w = World::new("lock-latest");
-    let first = w.main(0);
+fn latest_mode_skips_the_middle_builds_and_runs_the_newest(provider: Provider) {
+    let w = world(provider, "lock-latest");
+    let first = w.queue().main(0);
     // The first build takes the lock and deploys for a while; four more arrive meanwhile. The
     // gap leaves a loaded machine time to start the first build's process before the others
     // run (a newer build that is already running would rightly make it skip too).
-    let later: Vec<BuildRef> = (0..4).map(|i| w.main(1500 + 10 * i)).collect();
     let mut all = vec![first];
-    all.extend(later);
-    let runs = w.run_all(&all, &["--mode", "latest"], 2500);
+    all.extend((0..4).map(|i| w.queue().main(1500 + 10 * i)));
+    let runs = run_all(&w, &all, &["--mode", "latest"], 2500);
     assert!(runs.iter().all(|r| r.code == 0), "{runs:?}");
-    assert_eq!(w.entries(), [1, 5]);
+    assert_eq!(entries(&w), [1, 5]);
     for run in &runs[1..4] {
-        assert!(run.stdout.contains("Skipped: #"), "{run:?}");
-        assert!(run.stdout.contains("is superseded by #"), "{run:?}");
+        run.stdout_has("is superseded by #");
+        if provider == Provider::CircleCi {
+            run.stdout_has("Skipped: #");
+        }
     }
-    let skipped = state(&w.cwd(&all[2]));
-    assert_eq!(step_record(&skipped, "lock")["outcome"], "skipped");
+    let skipped = runs[2].state();
     assert_eq!(skipped["lock"]["verdict"], "skipped");
-    assert!(skipped["lock"]["superseded_by"]["number"].as_u64().unwrap() > 3);
-    assert!(!runs[4].stdout.contains("Skipped"), "{:?}", runs[4]);
+    match provider {
+        Provider::CircleCi => {
+            assert_eq!(runs[2].step("lock")["outcome"], "skipped");
+            assert!(skipped["lock"]["superseded_by"]["number"].as_u64().unwrap() > 3);
+        }
+        Provider::GitHub => assert_eq!(skipped["lock"]["provider"], "github"),
+    }
+    runs[4].stdout_lacks("Skipped");
 }
 
-#[test]
-fn latest_mode_does_not_skip_for_a_newer_build_still_blocked_on_tests() {
-    let w = World::new("lock-blocked-newer");
-    let first = w.main(0);
-    // Late enough for a loaded machine to have started #1 (a newer build already running
-    // would rightly make #1 skip), early enough to find #1 holding the lock.
-    let second = w.main(1500);
-    // Still testing long after #2 reaches the lock: it must not make #2 skip.
-    let third = w.main(5000);
-    let runs = w.run_all(&[first, second, third], &["--mode", "latest"], 1500);
+fn latest_mode_does_not_skip_for_a_newer_build_still_testing(provider: Provider) {
+    let w = world(provider, "lock-blocked-newer");
+    // #2 late enough for a loaded machine to have started #1 (a newer build already running
+    // would rightly make #1 skip), early enough to find #1 holding the lock; #3 still testing
+    // long after #2 reaches the lock: it must not make #2 skip.
+    let builds = [
+        w.queue().main(0),
+        w.queue().main(1500),
+        w.queue().main(5000),
+    ];
+    let runs = run_all(&w, &builds, &["--mode", "latest"], 1500);
     assert!(runs.iter().all(|r| r.code == 0), "{runs:?}");
-    assert_eq!(w.entries(), [1, 2, 3]);
-    assert!(!runs[1].stdout.contains("Skipped"), "{:?}", runs[1]);
-    assert!(
-        runs[1].stdout.contains("Waiting behind #1"),
-        "{:?}",
-        runs[1]
-    );
+    assert_eq!(entries(&w), [1, 2, 3]);
+    runs[1]
+        .stdout_lacks("Skipped")
+        .stdout_has("Waiting behind #1");
 }
 
-#[test]
-fn an_on_hold_predecessor_blocks_only_with_include_on_hold() {
-    let w = World::new("lock-on-hold");
-    let held = w.start(BuildSpec::branch("main", Duration::ZERO).with_approval());
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    assert_eq!(w.circle.job_status(&held), "blocked");
+fn an_on_hold_predecessor_blocks_only_with_include_on_hold(provider: Provider) {
+    let w = world(provider, "lock-on-hold");
+    let queue = w.queue();
+    let held = queue.start_build(Spec::branch("main", Duration::ZERO).with_approval());
+    let mine = queue.main(0);
+    queue.at_lock(&mine);
+    let on_hold = match provider {
+        Provider::CircleCi => "blocked",
+        Provider::GitHub => "waiting",
+    };
+    assert_eq!(queue.lock_status(&held), on_hold);
     let started = Instant::now();
-    let run = w.lock_cmd(&mine, &[], 10);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{run:?}");
-    assert!(!run.stdout.contains("Waiting"), "{run:?}");
+    let run = lock_cmd(&w, &mine, &[], 10);
+    run.code(0).stdout_lacks("Waiting");
+    if provider == Provider::CircleCi {
+        assert!(started.elapsed() < Duration::from_secs(5), "{run:?}");
+    }
 
-    let run = w.lock_cmd(&mine, &["--include-on-hold", "--timeout", "300ms"], 10);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Waiting behind #1 (on hold for a manual approval"),
-        "{run:?}"
-    );
-    assert!(run.stderr.contains("timed out after 300ms"), "{run:?}");
+    let run = lock_cmd(&w, &mine, &["--include-on-hold", "--timeout", "300ms"], 10);
+    run.code(1)
+        .stdout_has("Waiting behind #1 (on hold for a manual approval");
+    if provider == Provider::CircleCi {
+        run.stderr_has("timed out after 300ms");
+    }
+
+    if provider == Provider::GitHub {
+        // Once approved, its deploy runs and blocks like any other.
+        let Build::GitHub(held_run) = &held else {
+            unreachable!()
+        };
+        queue.github().approve(held_run);
+        queue.at_lock(&held);
+        lock_cmd(&w, &mine, &["--timeout", "200ms"], 10)
+            .code(1)
+            .stdout_has("Waiting behind #1 (running for");
+    }
 }
 
-#[test]
-fn every_page_is_read_to_find_a_predecessor_many_builds_back() {
-    let w = World::with(
-        "lock-pages",
-        Config {
-            page_size: 3,
-            ..Config::default()
-        },
-    );
-    let holder = w.main(0);
-    assert!(w.circle.wait_at_lock(&holder, Duration::from_secs(5)));
+fn every_page_is_read_to_find_a_predecessor_many_builds_back(provider: Provider) {
+    let w = World::without_git("lock-pages").with_queue(Queue::paged(provider, 3));
+    let queue = w.queue();
+    let holder = queue.main(0);
+    queue.at_lock(&holder);
     // Eleven builds whose tests fail: finished, never at the lock.
-    let failed: Vec<BuildRef> = (0..11)
-        .map(|_| w.start(BuildSpec::branch("main", Duration::ZERO).failing()))
+    let failed: Vec<Build> = (0..11)
+        .map(|_| queue.start_build(Spec::branch("main", Duration::ZERO).failing()))
         .collect();
     // Builds of another branch are not in the queue.
-    w.start(BuildSpec::branch("feature/x", Duration::ZERO));
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    assert_eq!(w.circle.job_status(failed.last().unwrap()), "not_run");
-    let mut waiting = w.lock_in_background(&mine, &[], 10);
+    queue.start_build(Spec::branch("feature/x", Duration::ZERO));
+    let mine = queue.main(0);
+    queue.at_lock(&mine);
+    let never = match provider {
+        Provider::CircleCi => "not_run",
+        Provider::GitHub => "never",
+    };
+    assert_eq!(queue.lock_status(failed.last().unwrap()), never);
+    let mut waiting = w.in_build(&mine, lock_args(&w, &mine, &[], 10)).start();
     assert!(waiting.wait_for("Waiting behind #1", Duration::from_secs(20)));
-    w.circle.finish(&holder, true);
-    let run = waiting.finish();
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("Waiting behind #1 (running for"),
-        "{run:?}"
-    );
-    let paged = w
-        .circle
-        .requests()
-        .iter()
-        .filter(|r| r.request.path.ends_with("/pipeline"))
-        .filter(|r| r.request.query_param("page-token").is_some())
-        .count();
-    assert!(paged >= 4, "pipelines read page by page: {paged}");
+    queue.finish(&holder, true);
+    waiting
+        .finish()
+        .code(0)
+        .stdout_has("Waiting behind #1 (running for");
+    let paged = queue.later_pages_read();
+    assert!(paged >= 4, "builds read page by page: {paged}");
 }
 
-#[test]
-fn a_tag_build_needs_branch() {
-    let w = World::new("lock-tag");
-    let main = w.main(0);
-    let tag = w.start(BuildSpec::tag("v1.2.0", Duration::ZERO));
-    assert!(w.circle.wait_at_lock(&main, Duration::from_secs(5)));
-    assert!(w.circle.wait_at_lock(&tag, Duration::from_secs(5)));
-    let run = w.run(&tag, &["lock"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("tag build (CIRCLE_TAG=v1.2.0)"),
-        "{run:?}"
-    );
-    assert!(run.stderr.contains("--branch"), "{run:?}");
+fn a_tag_build_needs_branch(provider: Provider) {
+    let w = world(provider, "lock-tag");
+    let queue = w.queue();
+    let main = queue.main(0);
+    let tag = queue.start_build(Spec::tag("v1.2.0", Duration::ZERO));
+    queue.at_lock(&main);
+    queue.at_lock(&tag);
+    let run = w.in_build(&tag, ["lock"]).run();
+    run.code(2).stderr_has("tag build").stderr_has("--branch");
+    if provider == Provider::CircleCi {
+        run.stderr_has("tag build (CIRCLE_TAG=v1.2.0)");
+    }
 
     // With --branch it queues behind that branch's earlier builds.
-    let run = w.run(
+    w.in_build(
         &tag,
-        &[
+        [
             "lock",
             "--branch",
             "main",
@@ -322,239 +292,369 @@ fn a_tag_build_needs_branch() {
             "--timeout",
             "200ms",
         ],
-        &[],
-    );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("Waiting behind #1"), "{run:?}");
+    )
+    .run()
+    .code(1)
+    .stdout_has("Waiting behind #1");
 }
 
-#[test]
-fn timeout_fails_or_proceeds_as_told() {
-    let w = World::new("lock-timeout");
-    let holder = w.main(0);
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    assert!(w.circle.wait_at_lock(&holder, Duration::from_secs(5)));
+fn timeout_fails_or_proceeds_as_told(provider: Provider) {
+    let w = world(provider, "lock-timeout");
+    let queue = w.queue();
+    let holder = queue.main(0);
+    let mine = queue.main(0);
+    queue.at_lock(&mine);
+    queue.at_lock(&holder);
 
-    let run = w.lock_cmd(&mine, &["--timeout", "250ms"], 10);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("timed out after 250ms"), "{run:?}");
-    assert!(run.stderr.contains("--on-timeout fail"), "{run:?}");
-    assert!(w.entries().is_empty(), "the command must not run");
-    let failed = state(&w.cwd(&mine));
-    assert_eq!(step_record(&failed, "lock")["outcome"], "failed");
-    assert_eq!(failed["lock"]["verdict"], "timed-out");
+    let run = lock_cmd(&w, &mine, &["--timeout", "250ms"], 10);
+    run.code(1).stderr_has("timed out after 250ms");
+    assert!(entries(&w).is_empty(), "the command must not run");
+    if provider == Provider::CircleCi {
+        run.stderr_has("--on-timeout fail");
+        assert_eq!(run.step("lock")["outcome"], "failed");
+        assert_eq!(run.state()["lock"]["verdict"], "timed-out");
+    }
 
-    let run = w.lock_cmd(
+    lock_cmd(
+        &w,
         &mine,
         &["--timeout", "250ms", "--on-timeout", "proceed"],
         10,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("--on-timeout proceed"), "{run:?}");
-    assert_eq!(w.entries(), [2]);
+    )
+    .code(0)
+    .stdout_has("--on-timeout proceed");
+    assert_eq!(entries(&w), [2]);
 }
 
-#[test]
-fn a_stale_predecessor_is_reported_and_ignored() {
-    let w = World::new("lock-stale");
-    let ghost = w.start(
-        BuildSpec::branch("main", Duration::ZERO).stuck_running(Duration::from_secs(3 * 3600)),
+fn a_stale_predecessor_is_reported_and_ignored(provider: Provider) {
+    let w = world(provider, "lock-stale");
+    let queue = w.queue();
+    let ghost = queue.start_build(
+        Spec::branch("main", Duration::ZERO).stuck_running(Duration::from_secs(3 * 3600)),
     );
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    assert_eq!(w.circle.job_status(&ghost), "running");
-    let run = w.lock_cmd(&mine, &["--timeout", "300ms"], 10);
-    assert_eq!(
-        run.code, 1,
-        "without --stale-after the ghost blocks: {run:?}"
-    );
-    assert!(run.stdout.contains("running for 3h00m"), "{run:?}");
-
-    let run = w.lock_cmd(&mine, &["--stale-after", "2h"], 10);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains(
-            "Ignoring #1: its job has been running for 3h00m, longer than --stale-after 2h00m"
-        ),
-        "{run:?}"
-    );
-    assert_eq!(state(&w.cwd(&mine))["lock"]["stale_ignored"][0], 1);
-}
-
-#[test]
-fn a_persistent_api_failure_fails_closed() {
-    let w = World::new("lock-fail-closed");
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    w.circle.fail(Failure::always("/project/", 503));
-    let started = Instant::now();
-    let run = w.lock_cmd(&mine, &["--timeout", "2s", "--on-timeout", "proceed"], 10);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(run.stderr.contains("answered 503"), "{run:?}");
-    assert!(run.stderr.contains("fails closed"), "{run:?}");
-    assert!(w.entries().is_empty(), "nothing may run on a guess");
-}
-
-#[test]
-fn rate_limits_are_waited_out() {
-    let w = World::new("lock-429");
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    w.circle.fail(Failure::new("/pipeline/", 429, 1));
-    let run = w.lock_cmd(&mine, &[], 10);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("answered 429; retrying in"), "{run:?}");
-}
-
-#[test]
-fn a_looping_page_token_fails_closed() {
-    let w = World::with(
-        "lock-loop",
-        Config {
-            page_size: 2,
-            ..Config::default()
-        },
-    );
-    for _ in 0..6 {
-        w.start(BuildSpec::branch("main", Duration::ZERO).failing());
+    let mine = queue.main(0);
+    queue.at_lock(&mine);
+    if provider == Provider::CircleCi {
+        assert_eq!(queue.lock_status(&ghost), "running");
     }
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    w.circle.loop_page_tokens(true);
-    let run = w.lock_cmd(&mine, &[], 10);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("same page token twice"), "{run:?}");
+    // Without --stale-after the ghost blocks.
+    lock_cmd(&w, &mine, &["--timeout", "300ms"], 10)
+        .code(1)
+        .stdout_has("running for 3h00m");
+
+    let run = lock_cmd(&w, &mine, &["--stale-after", "2h"], 10);
+    run.code(0)
+        .stdout_has("Ignoring #1: its job has been running for 3h00m");
+    if provider == Provider::CircleCi {
+        run.stdout_has(
+            "Ignoring #1: its job has been running for 3h00m, longer than --stale-after 2h00m",
+        );
+        assert_eq!(run.state()["lock"]["stale_ignored"][0], 1);
+    }
 }
 
-#[test]
-fn project_tokens_are_explained_and_tokens_never_printed() {
-    let w = World::new("lock-token");
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    let project_token = w.circle.project_token();
-    let run = w.run(&mine, &["lock"], &[("CIRCLE_TOKEN", &project_token)]);
-    assert_eq!(run.code, 1, "{run:?}");
+fn a_waiting_build_polls_one_job_between_full_reads(provider: Provider) {
+    let w = world(provider, "lock-frugal");
+    let queue = w.queue();
+    let holder = queue.main(0);
+    let mine = queue.main(0);
+    queue.at_lock(&holder);
+    queue.at_lock(&mine);
+    let run = lock_cmd(&w, &mine, &["--timeout", "400ms"], 10);
+    run.code(1);
+    let polls = run.stdout.matches("Waiting behind #1").count();
+    assert!(polls >= 5, "{run:?}");
+    // Own build, one full read, then one job list per poll, and a full read every 12 polls. A
+    // full read is, on CircleCI, the pipelines, 2 workflow lists and 1 job list; on GitHub,
+    // the runs and 1 job list.
+    let per_full_read = match provider {
+        Provider::CircleCi => 4,
+        Provider::GitHub => 2,
+    };
+    let requests = queue.request_count(&mine);
+    let full_reads = 1 + polls / 12;
     assert!(
-        run.stderr
-            .contains("project API tokens do not work with CircleCI API v2"),
-        "{run:?}"
+        requests <= 1 + per_full_read * full_reads + polls,
+        "{requests} requests for {polls} polls"
     );
-    assert!(!run.log().contains(&project_token), "{run:?}");
-    let run = w.run(&mine, &["lock"], &[("CIRCLE_TOKEN", "")]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("CIRCLE_TOKEN is not set"), "{run:?}");
 }
 
+// CircleCI only.
+
 #[test]
-fn the_command_form_exits_with_the_commands_code_and_skips_it_when_superseded() {
-    let w = World::new("lock-cmd");
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    let run = w.run(
+fn circleci_a_persistent_api_failure_fails_closed() {
+    let w = world(Provider::CircleCi, "lock-fail-closed");
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    w.queue()
+        .circleci()
+        .fail(circleci::Failure::always("/project/", 503));
+    let started = Instant::now();
+    lock_cmd(
+        &w,
         &mine,
-        &["lock", "--", "sh", "-c", "echo deploying; exit 3"],
-        &[],
-    );
-    assert_eq!(run.code, 3, "{run:?}");
-    assert!(
-        run.stdout.contains("Running with the lock held: sh -c"),
-        "{run:?}"
-    );
-    assert!(run.stdout.contains("deploying"), "{run:?}");
+        &["--timeout", "2s", "--on-timeout", "proceed"],
+        10,
+    )
+    .code(1)
+    .stderr_has("answered 503")
+    .stderr_has("fails closed");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(entries(&w).is_empty(), "nothing may run on a guess");
+}
 
-    let newer = w.main(0);
-    assert!(w.circle.wait_at_lock(&newer, Duration::from_secs(5)));
-    let marker = w.dir.path.join("ran");
+#[test]
+fn circleci_rate_limits_are_waited_out() {
+    let w = world(Provider::CircleCi, "lock-429");
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    w.queue()
+        .circleci()
+        .fail(circleci::Failure::new("/pipeline/", 429, 1));
+    lock_cmd(&w, &mine, &[], 10)
+        .code(0)
+        .stdout_has("answered 429; retrying in");
+}
+
+#[test]
+fn circleci_a_looping_page_token_fails_closed() {
+    let w = World::without_git("lock-loop").with_queue(Queue::paged(Provider::CircleCi, 2));
+    let queue = w.queue();
+    for _ in 0..6 {
+        queue.start_build(Spec::branch("main", Duration::ZERO).failing());
+    }
+    let mine = queue.main(0);
+    queue.at_lock(&mine);
+    queue.circleci().loop_page_tokens(true);
+    lock_cmd(&w, &mine, &[], 10)
+        .code(1)
+        .stderr_has("same page token twice");
+}
+
+#[test]
+fn circleci_project_tokens_are_explained_and_tokens_never_printed() {
+    let w = world(Provider::CircleCi, "lock-token");
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    let project_token = w.queue().circleci().project_token();
+    w.in_build_with_token(&mine, &project_token, ["lock"])
+        .run()
+        .code(1)
+        .stderr_has("project API tokens do not work with CircleCI API v2")
+        .log_lacks(&project_token);
+    w.in_build_with_token(&mine, "", ["lock"])
+        .run()
+        .code(2)
+        .stderr_has("CIRCLE_TOKEN is not set");
+}
+
+#[test]
+fn circleci_the_command_form_exits_with_the_commands_code_and_skips_it_when_superseded() {
+    let w = world(Provider::CircleCi, "lock-cmd");
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    w.in_build(&mine, ["lock", "--", "sh", "-c", "echo deploying; exit 3"])
+        .run()
+        .code(3)
+        .stdout_has("Running with the lock held: sh -c")
+        .stdout_has("deploying");
+
+    let newer = w.queue().main(0);
+    w.queue().at_lock(&newer);
+    let marker = w.path().join("ran");
     let touch = format!("touch {}", marker.display());
-    let run = w.run(
+    w.in_build(
         &mine,
-        &[
+        [
             "lock", "--mode", "latest", "--poll", POLL, "--", "sh", "-c", &touch,
         ],
-        &[],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("Skipped: #1 is superseded by #2"),
-        "{run:?}"
-    );
+    )
+    .run()
+    .code(0)
+    .stdout_has("Skipped: #1 is superseded by #2");
     assert!(!marker.exists(), "a skipped lock must not run the command");
 }
 
 #[test]
-fn the_state_file_form_makes_later_steps_skip() {
-    let w = World::new("lock-state");
-    let mine = w.main(0);
-    let newer = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    assert!(w.circle.wait_at_lock(&newer, Duration::from_secs(5)));
-    let run = w.run(&mine, &["lock", "--mode", "latest", "--poll", POLL], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Skipped:"), "{run:?}");
-    let deploy = w.run(&mine, &["deploy", "--app", "demo-app"], &[]);
-    assert_eq!(deploy.code, 0, "{deploy:?}");
-    assert!(
-        deploy
-            .stdout
-            .contains("Skipped: the lock step skipped this run: #1 is superseded by #2"),
-        "{deploy:?}"
-    );
+fn circleci_the_state_file_form_makes_later_steps_skip() {
+    let w = world(Provider::CircleCi, "lock-state");
+    let mine = w.queue().main(0);
+    let newer = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    w.queue().at_lock(&newer);
+    the_state_file_form_makes_later_steps_skip(&w, &mine, &newer);
+}
+
+/// `#1` runs `lock --mode latest` without a command while `#2` is at the lock: it skips, and
+/// so does its deploy, reading the state file; once `#1` ends, `#2` takes the lock.
+fn the_state_file_form_makes_later_steps_skip(w: &World, mine: &Build, newer: &Build) {
+    let latest = ["lock", "--mode", "latest", "--poll", POLL];
+    w.in_build(mine, latest)
+        .run()
+        .code(0)
+        .stdout_has("Skipped: #1 is superseded by #2");
+    w.in_build(mine, ["deploy", "--app", "demo-app"])
+        .run()
+        .code(0)
+        .stdout_has("Skipped: the lock step skipped this run: #1 is superseded by #2");
     // The skipped build's job ends; the newest build holds the lock and records it.
-    w.circle.finish(&mine, true);
-    let run = w.run(&newer, &["lock", "--mode", "latest", "--poll", POLL], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let recorded = state(&w.cwd(&newer));
-    assert_eq!(step_record(&recorded, "lock")["outcome"], "done");
+    w.queue().finish(mine, true);
+    let run = w.in_build(newer, latest).run();
+    run.code(0);
+    assert_eq!(run.step("lock")["outcome"], "done");
+    let recorded = run.state();
     assert_eq!(recorded["lock"]["verdict"], "proceed");
     assert_eq!(recorded["lock"]["build"]["number"], 2);
 }
 
 #[test]
-fn a_pipeline_still_setting_up_counts_and_the_circleci_slug_form_works() {
-    let w = World::with(
-        "lock-setup",
-        Config {
-            project:
-                "circleci/6b3f2a1e-0c1d-4e5f-8a9b-0c1d2e3f4a5b/2e4c6a8b-1d3f-4a5c-9e7b-3d5f7a9c1e2b"
-                    .into(),
-            ..Config::default()
-        },
-    );
-    w.start(BuildSpec::branch("main", Duration::ZERO).with_setup(Duration::from_secs(30)));
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    let run = w.lock_cmd(&mine, &["--timeout", "200ms"], 10);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Waiting behind #1 (still setting up its configuration"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains("/pipelines/circleci/6b3f2a1e"),
-        "{run:?}"
-    );
+fn circleci_a_pipeline_still_setting_up_counts_and_the_circleci_slug_form_works() {
+    let circle = CircleCi::start_with(circleci::Config {
+        project:
+            "circleci/6b3f2a1e-0c1d-4e5f-8a9b-0c1d2e3f4a5b/2e4c6a8b-1d3f-4a5c-9e7b-3d5f7a9c1e2b"
+                .into(),
+        ..circleci::Config::default()
+    })
+    .unwrap();
+    circle
+        .start_build(BuildSpec::branch("main", Duration::ZERO).with_setup(Duration::from_secs(30)));
+    let w = World::without_git("lock-setup").with_queue(Queue::CircleCi(circle));
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    lock_cmd(&w, &mine, &["--timeout", "200ms"], 10)
+        .code(1)
+        .stdout_has("Waiting behind #1 (still setting up its configuration")
+        .stdout_has("/pipelines/circleci/6b3f2a1e");
+}
+
+// GitHub Actions only.
+
+#[test]
+fn github_a_persistent_api_failure_fails_closed_and_rate_limits_are_waited_out() {
+    let w = world(Provider::GitHub, "ghlock-fail");
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    let github = w.queue().github();
+    github.fail_next("/repos/acme/shop/actions/workflows/", 429, 1);
+    lock_cmd(&w, &mine, &[], 10)
+        .code(0)
+        .stdout_has("answered 429; retrying in");
+
+    github.fail_next("/repos/acme/shop/actions/workflows/", 502, usize::MAX);
+    let started = Instant::now();
+    lock_cmd(
+        &w,
+        &mine,
+        &["--timeout", "2s", "--on-timeout", "proceed"],
+        10,
+    )
+    .code(1)
+    .stderr_has("answered 502");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(entries(&w), [1], "nothing may run on a guess");
 }
 
 #[test]
-fn a_waiting_build_polls_one_workflow_between_full_reads() {
-    let w = World::new("lock-frugal");
-    let holder = w.main(0);
-    let mine = w.main(0);
-    assert!(w.circle.wait_at_lock(&holder, Duration::from_secs(5)));
-    assert!(w.circle.wait_at_lock(&mine, Duration::from_secs(5)));
-    let run = w.lock_cmd(&mine, &["--timeout", "400ms"], 10);
-    assert_eq!(run.code, 1, "{run:?}");
-    let polls = run.stdout.matches("Waiting behind #1").count();
-    assert!(polls >= 5, "{run:?}");
-    // Own workflow, one full read (pipelines, 2 workflow lists, 1 job list), then one job
-    // list per poll, and a full read every 12 polls.
-    let requests = w.circle.request_count("build-2");
-    let full_reads = 1 + polls / 12;
-    assert!(
-        requests <= 1 + 4 * full_reads + polls,
-        "{requests} requests for {polls} polls"
-    );
+fn github_a_token_without_actions_read_is_explained() {
+    let w = world(Provider::GitHub, "ghlock-token");
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    let token = w.queue().github().issue_token_without_actions("weak");
+    let run = w.in_build_with_token(&mine, &token, ["lock"]).run();
+    run.code(1)
+        .stderr_has("answered 403")
+        .stderr_has("actions: read");
+    // Only the mask registration GitHub Actions needs carries it.
+    let log = run.log();
+    let shown: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
+    assert!(!shown.join("\n").contains(&token), "{run:?}");
+    w.in_build_with_token(&mine, "", ["lock"])
+        .run()
+        .code(2)
+        .stderr_has("GITHUB_TOKEN is not set");
+}
+
+#[test]
+fn github_the_command_and_state_file_forms() {
+    let w = world(Provider::GitHub, "ghlock-forms");
+    let queue = w.queue();
+    let mine = queue.main(0);
+    queue.at_lock(&mine);
+    w.in_build(&mine, ["lock", "--", "sh", "-c", "echo deploying; exit 3"])
+        .run()
+        .code(3)
+        .stdout_has("deploying");
+
+    let newer = queue.main(0);
+    queue.at_lock(&newer);
+    the_state_file_form_makes_later_steps_skip(&w, &mine, &newer);
+}
+
+#[test]
+fn github_a_rerun_is_placed_by_its_start() {
+    let w = world(Provider::GitHub, "ghlock-rerun");
+    let queue = w.queue();
+    let old = queue.main(0);
+    queue.at_lock(&old);
+    queue.finish(&old, false);
+    let holder = queue.main(0);
+    queue.at_lock(&holder);
+    // #1 is re-run after #2 was created: it queues behind #2.
+    std::thread::sleep(Duration::from_millis(1100));
+    let Build::GitHub(old_run) = &old else {
+        unreachable!()
+    };
+    queue.github().rerun(old_run);
+    queue.at_lock(&old);
+    lock_cmd(&w, &old, &["--timeout", "300ms"], 10)
+        .code(1)
+        .stdout_has("Waiting behind #2");
+}
+
+#[test]
+fn github_a_used_up_rate_limit_is_waited_out_and_a_low_one_slows_down() {
+    let w = world(Provider::GitHub, "ghlock-ratelimit");
+    let mine = w.queue().main(0);
+    w.queue().at_lock(&mine);
+    let github = w.queue().github();
+    // The primary limit is used up (403, nothing remaining) and resets in two seconds.
+    github.set_rate_limit_reset_in(2);
+    github.fail_next("/repos/acme/shop/actions/", 403, 1);
+    lock_cmd(&w, &mine, &[], 10)
+        .code(0)
+        .stdout_has("answered 403; retrying in");
+    assert_eq!(entries(&w), [1]);
+
+    // Few requests left: they are spread over the time until the reset.
+    github.set_rate_limit_remaining(10);
+    github.set_rate_limit_reset_in(1);
+    lock_cmd(&w, &mine, &[], 10)
+        .code(0)
+        .log_has("rate limit nearly used up");
+}
+
+#[test]
+fn github_latest_mode_looks_at_every_newer_run_before_taking_the_lock() {
+    let w = world(Provider::GitHub, "ghlock-latest-all");
+    let queue = w.queue();
+    let holder = queue.main(0);
+    queue.at_lock(&holder);
+    let mine = queue.main(0);
+    queue.at_lock(&mine);
+    // #3 is still testing; #4, with faster tests, is already at the lock.
+    let testing = queue.main(5000);
+    let newest = queue.main(0);
+    queue.at_lock(&newest);
+    let mut waiting = w
+        .in_build(&mine, lock_args(&w, &mine, &["--mode", "latest"], 10))
+        .start();
+    assert!(waiting.wait_for("Waiting behind #1", Duration::from_secs(20)));
+    queue.finish(&holder, true);
+    let run = waiting.finish();
+    run.code(0).stdout_has("Skipped: #2 is superseded by #4");
+    assert!(entries(&w).is_empty(), "{run:?}");
+    assert_eq!(queue.lock_status(&testing), "not created");
 }

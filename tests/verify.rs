@@ -5,94 +5,51 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{shipline, step_record, Repo, Run};
-use serde_json::Value;
-use shipline_sandbox::{Answer, DynoBoot, Heroku, Target};
+use common::{step_record, Run, World};
+use shipline_sandbox::{Answer, DynoBoot, Target};
 
 const APP: &str = "demo-app";
 
-/// A repository with two commits, an app whose live release runs the first, and an HTTP target.
-struct World {
-    heroku: Heroku,
-    target: Target,
-    repo: Repo,
-    first: String,
-    second: String,
+/// A repository with two commits, an app whose live release runs the first, and an HTTP
+/// target; with the two commits.
+fn world(name: &str) -> (World, String, String) {
+    let w = World::new(name).with_heroku().with_target();
+    let repo = w.repo();
+    repo.write("Procfile", "web: node index.js\n");
+    repo.write("index.js", "console.log('v1')\n");
+    let first = repo.commit("Initial app");
+    repo.write("index.js", "console.log('v2')\n");
+    let second = repo.commit("Second");
+    w.heroku().create_app(APP);
+    w.heroku().seed_release(APP, &first, None);
+    (w, first, second)
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        let repo = Repo::new(name);
-        repo.write("Procfile", "web: node index.js\n");
-        repo.write("index.js", "console.log('v1')\n");
-        let first = repo.commit("Initial app");
-        repo.write("index.js", "console.log('v2')\n");
-        let second = repo.commit("Second");
-        let heroku = Heroku::start();
-        heroku.create_app(APP);
-        heroku.seed_release(APP, &first, None);
-        World {
-            heroku,
-            target: Target::start(),
-            repo,
-            first,
-            second,
-        }
-    }
+fn step(w: &World, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    w.shipline(args).envs(extra.iter().copied()).run()
+}
 
-    fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        let key = self.heroku.api_key().to_string();
-        let url = self.heroku.url();
-        let mut env = vec![
-            ("HEROKU_API_KEY", key.as_str()),
-            ("SHIPLINE_HEROKU_API_URL", url.as_str()),
-        ];
-        env.extend_from_slice(extra);
-        shipline(self.repo.path(), args, &env)
-    }
+fn verify(w: &World, args: &[&str]) -> Run {
+    w.shipline(["verify", "--poll", "50ms"]).args(args).run()
+}
 
-    fn verify(&self, args: &[&str]) -> Run {
-        let mut all = vec!["verify", "--poll", "50ms"];
-        all.extend_from_slice(args);
-        self.run(&all, &[])
-    }
-
-    fn deploy(&self, args: &[&str]) -> Run {
-        let mut all = vec!["deploy", "--app", APP, "--poll", "50ms"];
-        all.extend_from_slice(args);
-        self.run(&all, &[])
-    }
-
-    fn releases(&self, app: &str) -> Vec<Value> {
-        self.heroku.releases(app)
-    }
-
-    fn current(&self, app: &str) -> Value {
-        self.releases(app)
-            .into_iter()
-            .find(|r| r["current"] == true)
-            .expect("a current release")
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(self.repo.path().join(".shipline/state.json")).unwrap(),
-        )
-        .unwrap()
-    }
+fn deploy(w: &World, args: &[&str]) -> Run {
+    w.shipline(["deploy", "--app", APP, "--poll", "50ms"])
+        .args(args)
+        .run()
 }
 
 #[test]
 fn a_deploy_then_verify_passes_when_dynos_are_up_and_endpoints_answer() {
-    let w = World::new("verify-pass");
-    w.target.script("/health", vec![Answer::new(200, "ok")]);
-    assert_eq!(w.deploy(&[]).code, 0);
-    let health = w.target.url("/health");
-    let run = w.verify(&["--check", &health]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Verifying v3 of demo-app"), "{run:?}");
-    assert!(run.stdout.contains("All 1 dyno(s) of v3 are up"), "{run:?}");
-    assert!(run.stdout.contains("OK http://127.0.0.1"), "{run:?}");
+    let (w, _, _) = world("verify-pass");
+    w.target().script("/health", vec![Answer::new(200, "ok")]);
+    assert_eq!(deploy(&w, &[]).code, 0);
+    let health = w.target().url("/health");
+    let run = verify(&w, &["--check", &health]);
+    run.code(0);
+    run.stdout_has("Verifying v3 of demo-app");
+    run.stdout_has("All 1 dyno(s) of v3 are up");
+    run.stdout_has("OK http://127.0.0.1");
     let state = w.state();
     assert_eq!(step_record(&state, "verify")["outcome"], "done");
     assert_eq!(state["apps"][APP]["verify"]["checks"][0]["passed"], true);
@@ -104,83 +61,79 @@ fn a_deploy_then_verify_passes_when_dynos_are_up_and_endpoints_answer() {
 
 #[test]
 fn a_crashed_dyno_fails_at_once_naming_it() {
-    let w = World::new("verify-crash");
-    w.heroku.set_formation(APP, "web", 2);
-    w.heroku
+    let (w, _, second) = world("verify-crash");
+    w.heroku().set_formation(APP, "web", 2);
+    w.heroku()
         .set_dyno_boot(APP, DynoBoot::crash_one_after(Duration::from_millis(200)));
-    w.heroku.seed_release(APP, &w.second, None);
+    w.heroku().seed_release(APP, &second, None);
     let started = Instant::now();
-    let run = w.verify(&["--app", APP, "--release", "v3", "--timeout", "30s"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let run = verify(&w, &["--app", APP, "--release", "v3", "--timeout", "30s"]);
+    run.code(1);
     assert!(started.elapsed() < Duration::from_secs(10), "{run:?}");
-    assert!(run.stderr.contains("web.2 of v3 crashed"), "{run:?}");
+    run.stderr_has("web.2 of v3 crashed");
 }
 
 #[test]
 fn only_old_release_dynos_up_is_still_waiting() {
-    let w = World::new("verify-old");
-    w.heroku.set_dyno_boot(
+    let (w, _, second) = world("verify-old");
+    w.heroku().set_dyno_boot(
         APP,
         DynoBoot::up_after(Duration::ZERO).appear_after(Duration::from_millis(600)),
     );
-    w.heroku.seed_release(APP, &w.second, None);
-    let run = w.verify(&["--app", APP]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Waiting for dynos"), "{run:?}");
-    assert!(run.stdout.contains("0/1 dynos of v3 up"), "{run:?}");
-    assert!(run.stdout.contains("web.1 v2 up"), "{run:?}");
+    w.heroku().seed_release(APP, &second, None);
+    let run = verify(&w, &["--app", APP]);
+    run.code(0);
+    run.stdout_has("Waiting for dynos");
+    run.stdout_has("0/1 dynos of v3 up");
+    run.stdout_has("web.1 v2 up");
 }
 
 #[test]
 fn the_timeout_ends_a_wait_for_dynos_that_never_come() {
-    let w = World::new("verify-never");
-    w.heroku
+    let (w, _, second) = world("verify-never");
+    w.heroku()
         .set_dyno_boot(APP, DynoBoot::up_after(Duration::from_secs(60)));
-    w.heroku.seed_release(APP, &w.second, None);
-    let run = w.verify(&["--app", APP, "--timeout", "1s"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("timed out"), "{run:?}");
-    assert!(run.stderr.contains("dynos of v3"), "{run:?}");
+    w.heroku().seed_release(APP, &second, None);
+    let run = verify(&w, &["--app", APP, "--timeout", "1s"]);
+    run.code(1);
+    run.stderr_has("timed out");
+    run.stderr_has("dynos of v3");
 }
 
 #[test]
 fn preboot_overlap_is_said_and_can_be_waited_out() {
-    let w = World::new("verify-preboot");
-    w.heroku.set_preboot(APP, true);
-    w.heroku
+    let (w, first, second) = world("verify-preboot");
+    w.heroku().set_preboot(APP, true);
+    w.heroku()
         .set_preboot_overlap(APP, Duration::from_millis(700));
-    w.heroku.seed_release(APP, &w.second, None);
-    let run = w.verify(&["--app", APP]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Preboot is on"), "{run:?}");
+    w.heroku().seed_release(APP, &second, None);
+    let run = verify(&w, &["--app", APP]);
+    run.code(0);
+    run.stdout_has("Preboot is on");
 
-    w.heroku.seed_release(APP, &w.first, None);
-    let run = w.verify(&["--app", APP, "--wait-preboot"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("waiting for the old ones to stop serving"),
-        "{run:?}"
-    );
-    assert!(run.stdout.contains("All 1 dyno(s) of v4 are up"), "{run:?}");
+    w.heroku().seed_release(APP, &first, None);
+    let run = verify(&w, &["--app", APP, "--wait-preboot"]);
+    run.code(0);
+    run.stdout_has("waiting for the old ones to stop serving");
+    run.stdout_has("All 1 dyno(s) of v4 are up");
 }
 
 #[test]
 fn one_off_dynos_are_ignored() {
-    let w = World::new("verify-one-off");
-    w.heroku.seed_release(APP, &w.second, None);
+    let (w, _, second) = world("verify-one-off");
+    w.heroku().seed_release(APP, &second, None);
     // On the release being verified, and crashed: counted, it would fail the step.
-    let one_off = w.heroku.add_one_off_dyno(APP, "run");
-    w.heroku.set_one_off_state(APP, &one_off, "crashed");
-    let run = w.verify(&["--app", APP, "--timeout", "5s"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(!run.log().contains(&one_off), "{run:?}");
+    let one_off = w.heroku().add_one_off_dyno(APP, "run");
+    w.heroku().set_one_off_state(APP, &one_off, "crashed");
+    let run = verify(&w, &["--app", APP, "--timeout", "5s"]);
+    run.code(0);
+    run.log_lacks(&one_off);
 }
 
 #[test]
 fn an_endpoint_that_recovers_passes() {
-    let w = World::new("verify-recovers");
-    w.target.script(
+    let (w, _, _) = world("verify-recovers");
+    w.target().script(
         "/health",
         vec![
             Answer::new(503, "Application error"),
@@ -188,39 +141,38 @@ fn an_endpoint_that_recovers_passes() {
             Answer::new(200, "ok"),
         ],
     );
-    let run = w.verify(&["--app", APP, "--check", &w.target.url("/health")]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = verify(&w, &["--app", APP, "--check", &w.target().url("/health")]);
+    run.code(0);
     assert!(
         run.stdout.contains("answered 503, expected 200; retrying"),
         "{run:?}"
     );
-    assert_eq!(w.target.hits("/health"), 3);
+    assert_eq!(w.target().hits("/health"), 3);
     assert_eq!(w.state()["apps"][APP]["verify"]["checks"][0]["attempts"], 3);
 }
 
 #[test]
 fn an_endpoint_never_healthy_fails_with_the_report() {
-    let w = World::new("verify-unhealthy");
-    w.target.script(
+    let (w, _, _) = world("verify-unhealthy");
+    w.target().script(
         "/health",
         vec![Answer::new(503, "<html>Application error</html>")],
     );
-    let run = w.verify(&[
-        "--app",
-        APP,
-        "--check",
-        &w.target.url("/health"),
-        "--timeout",
-        "1s",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("FAILED http://127.0.0.1"), "{run:?}");
-    assert!(
-        run.stdout
-            .contains("last body: <html>Application error</html>"),
-        "{run:?}"
+    let run = verify(
+        &w,
+        &[
+            "--app",
+            APP,
+            "--check",
+            &w.target().url("/health"),
+            "--timeout",
+            "1s",
+        ],
     );
-    assert!(run.stderr.contains("answered 503, expected 200"), "{run:?}");
+    run.code(1);
+    run.stdout_has("FAILED http://127.0.0.1");
+    run.stdout_has("last body: <html>Application error</html>");
+    run.stderr_has("answered 503, expected 200");
     assert_eq!(
         w.state()["apps"][APP]["verify"]["checks"][0]["passed"],
         false
@@ -229,40 +181,36 @@ fn an_endpoint_never_healthy_fails_with_the_report() {
 
 #[test]
 fn a_wrong_body_is_named() {
-    let w = World::new("verify-body");
-    w.target
+    let (w, _, second) = world("verify-body");
+    w.target()
         .script("/version", vec![Answer::new(200, "running 1111111")]);
-    let run = w.verify(&[
-        "--app",
-        APP,
-        "--check",
-        &w.target.url("/version"),
-        "--expect-body",
-        &w.second[..7],
-        "--timeout",
-        "1s",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
-            "answered 200 without the expected text \"{}\"",
-            &w.second[..7]
-        )),
-        "{run:?}"
+    let run = verify(
+        &w,
+        &[
+            "--app",
+            APP,
+            "--check",
+            &w.target().url("/version"),
+            "--expect-body",
+            &second[..7],
+            "--timeout",
+            "1s",
+        ],
     );
+    run.code(1);
+    run.stderr_has(&format!(
+        "answered 200 without the expected text \"{}\"",
+        &second[..7]
+    ));
 }
 
 #[test]
 fn connection_refused_is_reported_as_such() {
-    let w = World::new("verify-refused");
+    let (w, _, _) = world("verify-refused");
     let url = Target::refused_url("/health");
-    let run = w.verify(&["--app", APP, "--check", &url, "--timeout", "1s"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("could not connect (connection refused)"),
-        "{run:?}"
-    );
+    let run = verify(&w, &["--app", APP, "--check", &url, "--timeout", "1s"]);
+    run.code(1);
+    run.stderr_has("could not connect (connection refused)");
     assert_eq!(
         w.state()["apps"][APP]["verify"]["checks"][0]["unreachable"],
         "could not connect (connection refused)"
@@ -271,60 +219,69 @@ fn connection_refused_is_reported_as_such() {
 
 #[test]
 fn slow_answers_redirects_and_headers() {
-    let w = World::new("verify-details");
-    w.target.script(
+    let (w, _, _) = world("verify-details");
+    w.target().script(
         "/slow",
         vec![Answer::new(200, "ok").after(Duration::from_millis(400))],
     );
-    let run = w.verify(&[
-        "--app",
-        APP,
-        "--check",
-        &w.target.url("/slow"),
-        "--max-latency",
-        "100ms",
-        "--timeout",
-        "1500ms",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("no answer within --max-latency 100ms"),
-        "{run:?}"
+    let run = verify(
+        &w,
+        &[
+            "--app",
+            APP,
+            "--check",
+            &w.target().url("/slow"),
+            "--max-latency",
+            "100ms",
+            "--timeout",
+            "1500ms",
+        ],
     );
+    run.code(1);
+    run.stderr_has("no answer within --max-latency 100ms");
 
-    w.target.redirect("/old", 301, &w.target.url("/new"));
-    w.target.script("/new", vec![Answer::new(200, "ok")]);
-    let run = w.verify(&[
-        "--app",
-        APP,
-        "--check",
-        &w.target.url("/old"),
-        "--timeout",
-        "1s",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("--follow-redirects"), "{run:?}");
-    let run = w.verify(&[
-        "--app",
-        APP,
-        "--check",
-        &w.target.url("/old"),
-        "--follow-redirects",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    w.target().redirect("/old", 301, &w.target().url("/new"));
+    w.target().script("/new", vec![Answer::new(200, "ok")]);
+    let run = verify(
+        &w,
+        &[
+            "--app",
+            APP,
+            "--check",
+            &w.target().url("/old"),
+            "--timeout",
+            "1s",
+        ],
+    );
+    run.code(1);
+    run.stderr_has("--follow-redirects");
+    let run = verify(
+        &w,
+        &[
+            "--app",
+            APP,
+            "--check",
+            &w.target().url("/old"),
+            "--follow-redirects",
+        ],
+    );
+    run.code(0);
 
-    w.target.script("/private", vec![Answer::new(200, "ok")]);
-    let run = w.verify(&[
-        "--app",
-        APP,
-        "--check",
-        &w.target.url("/private"),
-        "--check-header",
-        "Authorization: Bearer s3cret-health-token",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    w.target().script("/private", vec![Answer::new(200, "ok")]);
+    let run = verify(
+        &w,
+        &[
+            "--app",
+            APP,
+            "--check",
+            &w.target().url("/private"),
+            "--check-header",
+            "Authorization: Bearer s3cret-health-token",
+        ],
+    );
+    run.code(0);
     let sent = w
-        .target
+        .target()
         .requests()
         .into_iter()
         .find(|r| r.path == "/private")
@@ -333,96 +290,75 @@ fn slow_answers_redirects_and_headers() {
         sent.header("Authorization"),
         Some("Bearer s3cret-health-token")
     );
-    assert!(!run.log().contains("s3cret-health-token"), "{run:?}");
+    run.log_lacks("s3cret-health-token");
 }
 
 #[test]
 fn rollback_on_failure_restores_the_previous_release_and_pauses_deploys() {
-    let w = World::new("verify-rollback");
-    w.target.script("/health", vec![Answer::new(500, "boom")]);
-    assert_eq!(w.deploy(&[]).code, 0);
-    assert_eq!(w.current(APP)["version"], 3);
-    let run = w.verify(&[
-        "--check",
-        &w.target.url("/health"),
-        "--timeout",
-        "1s",
-        "--rollback-on-failure",
-    ]);
-    assert_eq!(run.code, 1, "{run:?}");
-    let current = w.current(APP);
+    let (w, _, _) = world("verify-rollback");
+    w.target().script("/health", vec![Answer::new(500, "boom")]);
+    assert_eq!(deploy(&w, &[]).code, 0);
+    assert_eq!(w.current_release(APP)["version"], 3);
+    let run = verify(
+        &w,
+        &[
+            "--check",
+            &w.target().url("/health"),
+            "--timeout",
+            "1s",
+            "--rollback-on-failure",
+        ],
+    );
+    run.code(1);
+    let current = w.current_release(APP);
     assert_eq!(current["version"], 4);
     assert_eq!(current["description"], "Rollback to v2");
-    assert!(
-        run.stdout.contains("Continuous deployment is paused"),
-        "{run:?}"
-    );
-    assert!(run.stderr.contains("rolled back to v2 as v4"), "{run:?}");
+    run.stdout_has("Continuous deployment is paused");
+    run.stderr_has("rolled back to v2 as v4");
     assert_eq!(w.state()["apps"][APP]["rollback"]["release"]["version"], 4);
 
-    w.repo.write("index.js", "console.log('v3')\n");
-    w.repo.commit("Third");
-    let run = w.deploy(&[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("is a rollback to v2"), "{run:?}");
-    assert_eq!(w.current(APP)["version"], 4);
+    w.repo().write("index.js", "console.log('v3')\n");
+    w.repo().commit("Third");
+    let run = deploy(&w, &[]);
+    run.code(0);
+    run.stdout_has("is a rollback to v2");
+    assert_eq!(w.current_release(APP)["version"], 4);
 }
 
 #[test]
 fn manual_rollback_to_the_previous_or_a_given_release() {
-    let w = World::new("rollback");
-    w.heroku.seed_release(APP, &w.second, None);
-    let run = w.run(&["rollback", "--app", APP, "--dry-run"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains(&format!("to v2 (Deploy {}", &w.first[..8])),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains(&format!("commit {}", &w.first[..7])),
-        "{run:?}"
-    );
-    assert_eq!(w.current(APP)["version"], 3);
+    let (w, first, second) = world("rollback");
+    w.heroku().seed_release(APP, &second, None);
+    let run = step(&w, &["rollback", "--app", APP, "--dry-run"], &[]);
+    run.code(0);
+    run.stdout_has(&format!("to v2 (Deploy {}", &first[..8]));
+    run.stdout_has(&format!("commit {}", &first[..7]));
+    assert_eq!(w.current_release(APP)["version"], 3);
 
-    let run = w.run(&["rollback", "--app", APP, "--poll", "50ms"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(w.current(APP)["description"], "Rollback to v2");
+    let run = step(&w, &["rollback", "--app", APP, "--poll", "50ms"], &[]);
+    run.code(0);
+    assert_eq!(w.current_release(APP)["description"], "Rollback to v2");
 
-    let run = w.run(&["rollback", "--app", APP, "--to", "v1"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("does not allow rolling back to v1"),
-        "{run:?}"
-    );
+    let run = step(&w, &["rollback", "--app", APP, "--to", "v1"], &[]);
+    run.code(2);
+    run.stderr_has("does not allow rolling back to v1");
 }
 
 /// A staging app running `commit` and a production app running `prod_commit`.
 fn staging_and_production(w: &World, commit: &str, prod_commit: &str) {
-    w.heroku.create_app("demo-staging");
-    w.heroku.seed_release("demo-staging", commit, None);
-    w.heroku.create_app("demo-prod");
-    w.heroku.seed_release("demo-prod", prod_commit, None);
-}
-
-fn prod_commit(w: &World) -> String {
-    let current = w.current("demo-prod");
-    let slug = current["slug"]["id"].as_str().unwrap().to_string();
-    w.heroku
-        .slugs("demo-prod")
-        .into_iter()
-        .chain(w.heroku.slugs("demo-staging"))
-        .find(|s| s["id"] == slug.as_str())
-        .map(|s| s["commit"].as_str().unwrap().to_string())
-        .expect("the live slug")
+    w.heroku().create_app("demo-staging");
+    w.heroku().seed_release("demo-staging", commit, None);
+    w.heroku().create_app("demo-prod");
+    w.heroku().seed_release("demo-prod", prod_commit, None);
 }
 
 #[test]
 fn promote_ships_the_staging_slug_without_a_build() {
-    let w = World::new("promote");
-    staging_and_production(&w, &w.second, &w.first);
-    let staging_slug = w.current("demo-staging")["slug"]["id"].clone();
-    let run = w.run(
+    let (w, first, second) = world("promote");
+    staging_and_production(&w, &second, &first);
+    let staging_slug = w.current_release("demo-staging")["slug"]["id"].clone();
+    let run = step(
+        &w,
         &[
             "promote",
             "--from",
@@ -434,12 +370,12 @@ fn promote_ships_the_staging_slug_without_a_build() {
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Promoted v3"), "{run:?}");
-    let current = w.current("demo-prod");
+    run.code(0);
+    run.stdout_has("Promoted v3");
+    let current = w.current_release("demo-prod");
     assert_eq!(current["slug"]["id"], staging_slug);
-    assert_eq!(prod_commit(&w), w.second);
-    assert!(w.heroku.builds("demo-prod").is_empty(), "no second build");
+    assert_eq!(w.live_commit("demo-prod", &["demo-staging"]), second);
+    assert!(w.heroku().builds("demo-prod").is_empty(), "no second build");
     let state = w.state();
     assert_eq!(
         state["apps"]["demo-prod"]["change"]["release"]["version"],
@@ -448,22 +384,24 @@ fn promote_ships_the_staging_slug_without_a_build() {
     assert_eq!(state["apps"]["demo-prod"]["change"]["route"], "slug");
 
     // The same slug again: already live.
-    let run = w.run(
+    let run = step(
+        &w,
         &["promote", "--from", "demo-staging", "--app", "demo-prod"],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("already live"), "{run:?}");
+    run.code(0);
+    run.stdout_has("already live");
 }
 
 #[test]
 fn promote_through_a_shared_pipeline() {
-    let w = World::new("promote-pipeline");
-    staging_and_production(&w, &w.second, &w.first);
-    let pipeline = w.heroku.create_pipeline("demo");
-    w.heroku.couple(&pipeline, "demo-staging", "staging");
-    w.heroku.couple(&pipeline, "demo-prod", "production");
-    let run = w.run(
+    let (w, first, second) = world("promote-pipeline");
+    staging_and_production(&w, &second, &first);
+    let pipeline = w.heroku().create_pipeline("demo");
+    w.heroku().couple(&pipeline, "demo-staging", "staging");
+    w.heroku().couple(&pipeline, "demo-prod", "production");
+    let run = step(
+        &w,
         &[
             "promote",
             "--from",
@@ -475,9 +413,9 @@ fn promote_through_a_shared_pipeline() {
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Pipeline promotion"), "{run:?}");
-    assert_eq!(prod_commit(&w), w.second);
+    run.code(0);
+    run.stdout_has("Pipeline promotion");
+    assert_eq!(w.live_commit("demo-prod", &["demo-staging"]), second);
     assert_eq!(
         w.state()["apps"]["demo-prod"]["change"]["route"],
         "pipeline"
@@ -486,24 +424,22 @@ fn promote_through_a_shared_pipeline() {
 
 #[test]
 fn promote_refuses_a_staging_release_of_another_commit() {
-    let w = World::new("promote-other");
-    w.repo.write("index.js", "console.log('v3')\n");
-    let third = w.repo.commit("Third");
-    staging_and_production(&w, &w.second, &w.first);
-    let run = w.run(
+    let (w, first, second) = world("promote-other");
+    w.repo().write("index.js", "console.log('v3')\n");
+    let third = w.repo().commit("Third");
+    staging_and_production(&w, &second, &first);
+    let run = step(
+        &w,
         &["promote", "--from", "demo-staging", "--app", "demo-prod"],
         &[],
     );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr
-            .contains(&format!("runs {}, not {}", &w.second[..7], &third[..7])),
-        "{run:?}"
-    );
-    assert!(run.stderr.contains("--any-commit"), "{run:?}");
-    assert_eq!(w.current("demo-prod")["version"], 2);
+    run.code(1);
+    run.stderr_has(&format!("runs {}, not {}", &second[..7], &third[..7]));
+    run.stderr_has("--any-commit");
+    assert_eq!(w.current_release("demo-prod")["version"], 2);
 
-    let run = w.run(
+    let run = step(
+        &w,
         &[
             "promote",
             "--from",
@@ -516,15 +452,16 @@ fn promote_refuses_a_staging_release_of_another_commit() {
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(prod_commit(&w), w.second);
+    run.code(0);
+    assert_eq!(w.live_commit("demo-prod", &["demo-staging"]), second);
 }
 
 #[test]
 fn promote_applies_the_deploy_guards_to_the_slug_commit() {
-    let w = World::new("promote-guards");
-    staging_and_production(&w, &w.first, &w.second);
-    let run = w.run(
+    let (w, first, second) = world("promote-guards");
+    staging_and_production(&w, &first, &second);
+    let run = step(
+        &w,
         &[
             "promote",
             "--from",
@@ -532,66 +469,69 @@ fn promote_applies_the_deploy_guards_to_the_slug_commit() {
             "--app",
             "demo-prod",
             "--ref",
-            &w.first,
+            &first,
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("older than the live commit"), "{run:?}");
-    assert_eq!(w.current("demo-prod")["version"], 2);
+    run.code(0);
+    run.stdout_has("older than the live commit");
+    assert_eq!(w.current_release("demo-prod")["version"], 2);
 }
 
 #[test]
 fn a_timeout_shorter_than_the_poll_still_looks_until_the_deadline() {
-    let w = World::new("verify-short-timeout");
-    w.heroku
+    let (w, _, _) = world("verify-short-timeout");
+    w.heroku()
         .set_dyno_boot(APP, DynoBoot::up_after(Duration::from_millis(800)));
-    assert_eq!(w.deploy(&[]).code, 0);
+    assert_eq!(deploy(&w, &[]).code, 0);
     // The default poll is 10s: the second look comes at the deadline, not never.
     let started = Instant::now();
-    let run = w.run(&["verify", "--app", APP, "--timeout", "3s"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("All 1 dyno(s) of v3 are up"), "{run:?}");
+    let run = step(&w, &["verify", "--app", APP, "--timeout", "3s"], &[]);
+    run.code(0);
+    run.stdout_has("All 1 dyno(s) of v3 are up");
     assert!(
         started.elapsed() >= Duration::from_secs(3),
         "one look at the deadline"
     );
 
-    w.heroku
+    w.heroku()
         .set_dyno_boot(APP, DynoBoot::up_after(Duration::from_secs(60)));
-    w.repo.write("index.js", "console.log('v3')\n");
-    w.repo.commit("Third");
-    assert_eq!(w.deploy(&[]).code, 0);
+    w.repo().write("index.js", "console.log('v3')\n");
+    w.repo().commit("Third");
+    assert_eq!(deploy(&w, &[]).code, 0);
     let started = Instant::now();
-    let run = w.run(&["verify", "--app", APP, "--timeout", "2s"], &[]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("timed out after 2."), "{run:?}");
+    let run = step(&w, &["verify", "--app", APP, "--timeout", "2s"], &[]);
+    run.code(1);
+    run.stderr_has("timed out after 2.");
     assert!(started.elapsed() >= Duration::from_secs(2), "{run:?}");
 }
 
 #[test]
 fn check_headers_are_not_sent_to_another_host_a_redirect_points_to() {
-    let w = World::new("verify-redirect-headers");
+    let (w, _, _) = world("verify-redirect-headers");
     let elsewhere = Target::start();
     elsewhere.script("/health", vec![Answer::new(200, "ok")]);
-    w.target.script("/same", vec![Answer::new(200, "ok")]);
-    w.target.redirect("/health", 302, "/same");
-    w.target.redirect("/away", 302, &elsewhere.url("/health"));
+    w.target().script("/same", vec![Answer::new(200, "ok")]);
+    w.target().redirect("/health", 302, "/same");
+    w.target().redirect("/away", 302, &elsewhere.url("/health"));
     for path in ["/health", "/away"] {
-        let run = w.verify(&[
-            "--app",
-            APP,
-            "--check",
-            &w.target.url(path),
-            "--follow-redirects",
-            "--check-header",
-            "X-Api-Key: s3cret-health-key",
-        ]);
-        assert_eq!(run.code, 0, "{run:?}");
-        assert!(!run.log().contains("s3cret-health-key"), "{run:?}");
+        let run = verify(
+            &w,
+            &[
+                "--app",
+                APP,
+                "--check",
+                &w.target().url(path),
+                "--follow-redirects",
+                "--check-header",
+                "X-Api-Key: s3cret-health-key",
+            ],
+        );
+        run.code(0);
+        run.log_lacks("s3cret-health-key");
     }
     let same = w
-        .target
+        .target()
         .requests()
         .into_iter()
         .find(|r| r.path == "/same")

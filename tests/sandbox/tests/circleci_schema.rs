@@ -13,126 +13,25 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use common::schema::{load_description, Dialect, Validator};
 use common::{is_date_time, is_uuid, Raw};
 use serde_json::{json, Value};
 use shipline_sandbox::circleci::{BuildSpec, CircleCi, Config};
 
-// ------------------------------------------------------------------------------------------
-// A validator for the subset of OpenAPI 3.0 schemas CircleCI's description uses.
-// ------------------------------------------------------------------------------------------
-
-struct Validator<'a> {
-    root: &'a Value,
-    /// `(property, path fragment)` pairs allowed to be null despite the description.
-    null_allowed: &'a [&'a str],
-}
-
-impl Validator<'_> {
-    fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
-        let mut current = schema;
-        for _ in 0..32 {
-            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-                return current;
-            };
-            current = self
-                .root
-                .pointer(reference.trim_start_matches('#'))
-                .unwrap_or_else(|| panic!("dangling $ref {reference}"));
-        }
-        panic!("$ref loop");
-    }
-
-    fn validate(&self, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-        let schema = self.resolve(schema);
-        if value.is_null() {
-            let nullable = schema.get("x-nullable") == Some(&json!(true))
-                || schema.get("nullable") == Some(&json!(true));
-            let field = at.rsplit('.').next().unwrap_or_default();
-            if !nullable && !self.null_allowed.contains(&field) {
-                errors.push(format!("{at}: null, but not nullable"));
-            }
-            return;
-        }
-        for (keyword, exactly_one) in [("anyOf", false), ("oneOf", true)] {
-            if let Some(options) = schema.get(keyword).and_then(Value::as_array) {
-                let passing = options
-                    .iter()
-                    .filter(|option| {
-                        let mut sub = Vec::new();
-                        self.validate(option, value, at, &mut sub);
-                        sub.is_empty()
-                    })
-                    .count();
-                if passing == 0 || (exactly_one && passing > 1) {
-                    errors.push(format!("{at}: matches {passing} of the {keyword} options"));
-                }
-            }
-        }
-        if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-            for part in all {
-                self.validate(part, value, at, errors);
-            }
-        }
-        if let Some(kind) = schema.get("type").and_then(Value::as_str) {
-            let ok = match kind {
-                "string" => value.is_string(),
-                "integer" => value.is_i64() || value.is_u64(),
-                "number" => value.is_number(),
-                "boolean" => value.is_boolean(),
-                "array" => value.is_array(),
-                "object" => value.is_object(),
-                _ => true,
-            };
-            if !ok {
-                errors.push(format!("{at}: expected {kind}, got {value}"));
-                return;
-            }
-        }
-        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-            if !options.contains(value) {
-                errors.push(format!("{at}: {value} is not one of {options:?}"));
-            }
-        }
-        if let (Some(format), Some(text)) =
-            (schema.get("format").and_then(Value::as_str), value.as_str())
-        {
-            let ok = match format {
-                "uuid" => is_uuid(text),
-                "date-time" => is_date_time(text),
-                _ => true,
-            };
-            if !ok {
-                errors.push(format!("{at}: {text:?} is not a {format}"));
-            }
-        }
-        if let Some(object) = value.as_object() {
-            for name in schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !object.contains_key(name) {
-                    errors.push(format!("{at}: missing required property {name:?}"));
-                }
-            }
-            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-                for (name, property) in properties {
-                    if let Some(v) = object.get(name) {
-                        self.validate(property, v, &format!("{at}.{name}"), errors);
-                    }
-                }
-            }
-        }
-        if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
-            for (i, item) in array.iter().enumerate() {
-                self.validate(items, item, &format!("{at}[{i}]"), errors);
-            }
-        }
+/// How CircleCI's description reads: OpenAPI 3.0 with Swagger's `x-nullable` too.
+fn validator<'a>(root: &'a Value, null_allowed: &'a [&'a str]) -> Validator<'a> {
+    Validator {
+        root,
+        dialect: Dialect {
+            nullable: &["nullable", "x-nullable"],
+            null_allowed,
+            complete: false,
+            additional_properties: false,
+            formats: &[("uuid", is_uuid), ("date-time", is_date_time)],
+            dangling: &[],
+        },
     }
 }
 
@@ -164,30 +63,12 @@ fn operation<'s>(spec: &'s Value, path: &str) -> Option<(&'s str, &'s Value)> {
         })
 }
 
-fn spec_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("SHIPLINE_CIRCLECI_SCHEMA") {
-        return PathBuf::from(path);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/circleci/openapi.json")
-}
-
 fn load_spec() -> Option<Value> {
-    let path = spec_path();
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("the description is JSON")),
-        // CI must check it: a skip there would be a test that cannot fail.
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!(
-            "CircleCI conformance cannot be checked under CI=true: cannot read {} ({e}); set SHIPLINE_CIRCLECI_SCHEMA to its path",
-            path.display()
-        ),
-        Err(e) => {
-            eprintln!(
-                "SKIPPED: CircleCI conformance not checked: cannot read {} ({e}); set SHIPLINE_CIRCLECI_SCHEMA to its path",
-                path.display()
-            );
-            None
-        }
-    }
+    load_description(
+        "CircleCI conformance",
+        "SHIPLINE_CIRCLECI_SCHEMA",
+        "../../../shared/circleci/openapi.json",
+    )
 }
 
 struct Checker<'a> {
@@ -205,10 +86,7 @@ impl Checker<'_> {
         let (template, op) = operation(self.spec, bare)
             .unwrap_or_else(|| panic!("no operation in the description for GET {path}"));
         let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
-        let validator = Validator {
-            root: self.spec,
-            null_allowed: &["started_at"],
-        };
+        let validator = validator(self.spec, &["started_at"]);
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -373,11 +251,7 @@ fn the_validator_catches_what_it_should() {
     let schema = json!({"$ref": "#/components/schemas/Job"});
     let check = |value: Value| {
         let mut errors = Vec::new();
-        Validator {
-            root: &root,
-            null_allowed: &[],
-        }
-        .validate(&schema, &value, "job", &mut errors);
+        validator(&root, &[]).validate(&schema, &value, "job", &mut errors);
         errors
     };
     let good = json!({"id": "01234567-89ab-4def-8123-456789abcdef", "status": "running", "stopped_at": null, "number": 3});

@@ -23,154 +23,28 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::schema::{is_email, is_uri, load_description, Dialect, Validator};
 use common::{is_date_time, Raw, Resp};
 use serde_json::{json, Value};
 use shipline_sandbox::github::actions::RUN_CONCLUSIONS;
 use shipline_sandbox::github::{GitHub, RunSpec};
 
-// ------------------------------------------------------------------------------------------
-// A validator for the subset of OpenAPI 3.0 schemas GitHub's description uses.
-// ------------------------------------------------------------------------------------------
-
-struct Validator<'a> {
-    root: &'a Value,
-}
-
-/// The `uri` format: an absolute URI (a scheme, then no whitespace).
-fn is_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
-        return false;
-    };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        && !rest.is_empty()
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-/// The `email` format, as far as cheaply checkable: `local@domain`.
-fn is_email(s: &str) -> bool {
-    s.split_once('@')
-        .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !s.contains(char::is_whitespace))
-}
-
-impl Validator<'_> {
-    fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
-        let mut current = schema;
-        for _ in 0..32 {
-            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-                return current;
-            };
-            current = self
-                .root
-                .pointer(reference.trim_start_matches('#'))
-                .unwrap_or_else(|| panic!("dangling $ref {reference}"));
-        }
-        panic!("$ref loop");
-    }
-
-    fn errors(&self, schema: &Value, value: &Value) -> Vec<String> {
-        let mut errors = Vec::new();
-        self.validate(schema, value, "body", &mut errors);
-        errors
-    }
-
-    fn validate(&self, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-        let schema = self.resolve(schema);
-        if value.is_null() {
-            if schema.get("nullable") != Some(&json!(true)) {
-                errors.push(format!("{at}: null, but not nullable"));
-            }
-            return;
-        }
-        if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-            for part in all {
-                self.validate(part, value, at, errors);
-            }
-        }
-        for (keyword, exactly_one) in [("anyOf", false), ("oneOf", true)] {
-            if let Some(options) = schema.get(keyword).and_then(Value::as_array) {
-                let passing = options
-                    .iter()
-                    .filter(|option| {
-                        let mut sub = Vec::new();
-                        self.validate(option, value, at, &mut sub);
-                        sub.is_empty()
-                    })
-                    .count();
-                if passing == 0 || (exactly_one && passing > 1) {
-                    errors.push(format!("{at}: matches {passing} of the {keyword} options"));
-                }
-            }
-        }
-        if let Some(kind) = schema.get("type").and_then(Value::as_str) {
-            let ok = match kind {
-                "string" => value.is_string(),
-                "integer" => value.is_i64() || value.is_u64(),
-                "number" => value.is_number(),
-                "boolean" => value.is_boolean(),
-                "array" => value.is_array(),
-                "object" => value.is_object(),
-                _ => true,
-            };
-            if !ok {
-                errors.push(format!("{at}: expected {kind}, got {value}"));
-                return;
-            }
-        }
-        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-            if !options.contains(value) {
-                errors.push(format!("{at}: {value} is not one of {options:?}"));
-            }
-        }
-        if let (Some(format), Some(text)) =
-            (schema.get("format").and_then(Value::as_str), value.as_str())
-        {
-            let ok = match format {
-                "date-time" => is_date_time(text),
-                "uri" => is_uri(text),
-                "email" => is_email(text),
-                _ => true,
-            };
-            if !ok {
-                errors.push(format!("{at}: {text:?} is not a {format}"));
-            }
-        }
-        if let Some(object) = value.as_object() {
-            for name in schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !object.contains_key(name) {
-                    errors.push(format!("{at}: missing required property {name:?}"));
-                }
-            }
-            let properties = schema.get("properties").and_then(Value::as_object);
-            for (name, v) in object {
-                let here = format!("{at}.{name}");
-                match (
-                    properties.and_then(|p| p.get(name)),
-                    schema.get("additionalProperties"),
-                ) {
-                    (Some(property), _) => self.validate(property, v, &here, errors),
-                    (None, Some(Value::Bool(false))) => {
-                        errors.push(format!("{here}: not allowed (additionalProperties: false)"))
-                    }
-                    (None, Some(extra @ Value::Object(_))) => {
-                        self.validate(extra, v, &here, errors)
-                    }
-                    (None, _) => {}
-                }
-            }
-        }
-        if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
-            for (i, item) in array.iter().enumerate() {
-                self.validate(items, item, &format!("{at}[{i}]"), errors);
-            }
-        }
+/// How GitHub's description reads: OpenAPI 3.0, `additionalProperties` honoured.
+fn validator(root: &Value) -> Validator<'_> {
+    Validator {
+        root,
+        dialect: Dialect {
+            nullable: &["nullable"],
+            null_allowed: &[],
+            complete: false,
+            additional_properties: true,
+            formats: &[
+                ("date-time", is_date_time),
+                ("uri", is_uri),
+                ("email", is_email),
+            ],
+            dangling: &[],
+        },
     }
 }
 
@@ -181,7 +55,7 @@ impl Validator<'_> {
 /// The operation whose path template matches `path` for `method`: a `{parameter}` is one
 /// segment, or the rest of the path when the parameter is `x-multi-segment`.
 fn operation<'s>(spec: &'s Value, method: &str, path: &str) -> Option<(&'s str, &'s Value)> {
-    let v = Validator { root: spec };
+    let v = validator(spec);
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     spec["paths"]
         .as_object()?
@@ -221,30 +95,12 @@ fn operation<'s>(spec: &'s Value, method: &str, path: &str) -> Option<(&'s str, 
 /// server errors. Their bodies are GitHub's `basic-error`.
 const ANY_ENDPOINT: [u16; 6] = [401, 403, 404, 429, 500, 503];
 
-fn spec_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("SHIPLINE_GITHUB_SCHEMA") {
-        return PathBuf::from(path);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/github/rest-api-subset.json")
-}
-
 fn load_spec() -> Option<Value> {
-    let path = spec_path();
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("the description is JSON")),
-        // CI must check it: a skip there would be a test that cannot fail.
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!(
-            "GitHub conformance cannot be checked under CI=true: cannot read {} ({e}); set SHIPLINE_GITHUB_SCHEMA to its path",
-            path.display()
-        ),
-        Err(e) => {
-            eprintln!(
-                "SKIPPED: GitHub conformance not checked: cannot read {} ({e}); set SHIPLINE_GITHUB_SCHEMA to its path",
-                path.display()
-            );
-            None
-        }
-    }
+    load_description(
+        "GitHub conformance",
+        "SHIPLINE_GITHUB_SCHEMA",
+        "../../../shared/github/rest-api-subset.json",
+    )
 }
 
 // ------------------------------------------------------------------------------------------
@@ -412,7 +268,7 @@ impl<'a> Checker<'a> {
         };
         let name = format!("{method} {template}");
         *self.seen.entry((name.clone(), resp.status)).or_default() += 1;
-        let v = Validator { root: self.spec };
+        let v = validator(self.spec);
         let listed = op["responses"]
             .get(resp.status.to_string())
             .map(|r| v.resolve(r));
@@ -516,7 +372,7 @@ impl<'a> Checker<'a> {
 
     /// An error answer: GitHub's `basic-error`, with `message` and `documentation_url`.
     fn check_error_body(&mut self, method: &str, path: &str, resp: &Resp) {
-        let v = Validator { root: self.spec };
+        let v = validator(self.spec);
         let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         let schema = json!({"$ref": "#/components/schemas/basic-error"});
         for e in v.errors(&schema, &body) {
@@ -1076,7 +932,7 @@ fn the_validator_catches_what_it_should() {
         "user": {"type": "object", "required": ["login"], "properties": {"login": {"type": "string"}}},
         "empty": {"type": "object", "properties": {}, "additionalProperties": false}
     }}});
-    let v = Validator { root: &root };
+    let v = validator(&root);
     let schema = json!({"$ref": "#/components/schemas/job"});
     let good = json!({
         "id": 1, "status": "queued", "conclusion": null, "started_at": "2026-11-27T03:00:00Z",

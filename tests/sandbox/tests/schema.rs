@@ -12,137 +12,30 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use common::schema::{load_description, Dialect, Validator};
 use common::{
     app_source, is_date_time, is_uuid, sha256_checksum, Api, Raw, Resp, COMMIT, LIVE_COMMIT,
 };
 use serde_json::{json, Value};
 use shipline_sandbox::{DynoBoot, Heroku, Script};
 
-// ------------------------------------------------------------------------------------------
-// A validator for the subset of JSON Schema the Heroku document uses.
-// ------------------------------------------------------------------------------------------
-
-struct Validator<'a> {
-    root: &'a Value,
-    /// Require every listed property (the "complete shape" rule for responses).
-    complete: bool,
-}
-
-fn type_matches(name: &str, value: &Value) -> bool {
-    match name {
-        "null" => value.is_null(),
-        "boolean" => value.is_boolean(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "string" => value.is_string(),
-        "array" => value.is_array(),
-        "object" => value.is_object(),
-        _ => false,
-    }
-}
-
-impl Validator<'_> {
-    fn resolve<'s>(&'s self, schema: &'s Value) -> Result<Option<&'s Value>, String> {
-        let mut current = schema;
-        for _ in 0..32 {
-            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-                return Ok(Some(current));
-            };
-            let pointer = reference
-                .strip_prefix('#')
-                .ok_or_else(|| format!("external $ref {reference}"))?;
-            match self.root.pointer(pointer) {
-                Some(target) => current = target,
-                // Known dangling refs in Heroku's schema (formation update only).
-                None if reference.contains("/dyno_size/") => return Ok(None),
-                None => return Err(format!("dangling $ref {reference}")),
-            }
-        }
-        Err("$ref loop".into())
-    }
-
-    fn validate(&self, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-        let schema = match self.resolve(schema) {
-            Ok(Some(s)) => s,
-            Ok(None) => return,
-            Err(e) => {
-                errors.push(format!("{at}: {e}"));
-                return;
-            }
-        };
-        if let Some(types) = schema.get("type") {
-            let names: Vec<&str> = match types {
-                Value::String(s) => vec![s.as_str()],
-                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-                _ => Vec::new(),
-            };
-            if !names.iter().any(|t| type_matches(t, value)) {
-                errors.push(format!("{at}: expected type {names:?}, got {value}"));
-                return;
-            }
-        }
-        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-            if !options.contains(value) {
-                errors.push(format!("{at}: {value} is not one of {options:?}"));
-            }
-        }
-        if let (Some(format), Some(text)) =
-            (schema.get("format").and_then(Value::as_str), value.as_str())
-        {
-            let ok = match format {
-                "uuid" => is_uuid(text),
-                "date-time" => is_date_time(text),
-                _ => true,
-            };
-            if !ok {
-                errors.push(format!("{at}: {text:?} is not a {format}"));
-            }
-        }
-        for (keyword, exactly_one) in [("anyOf", false), ("oneOf", true)] {
-            if let Some(options) = schema.get(keyword).and_then(Value::as_array) {
-                let passing = options
-                    .iter()
-                    .filter(|option| {
-                        let mut sub = Vec::new();
-                        self.validate(option, value, at, &mut sub);
-                        sub.is_empty()
-                    })
-                    .count();
-                if passing == 0 || (exactly_one && passing > 1) {
-                    errors.push(format!(
-                        "{at}: {value} matches {passing} of the {keyword} options"
-                    ));
-                }
-            }
-        }
-        if let Some(object) = value.as_object() {
-            if let Some(required) = schema.get("required").and_then(Value::as_array) {
-                for name in required.iter().filter_map(Value::as_str) {
-                    if !object.contains_key(name) {
-                        errors.push(format!("{at}: missing required property {name:?}"));
-                    }
-                }
-            }
-            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-                for (name, property) in properties {
-                    match object.get(name) {
-                        Some(v) => self.validate(property, v, &format!("{at}.{name}"), errors),
-                        None if self.complete => {
-                            errors.push(format!("{at}: missing property {name:?}"))
-                        }
-                        None => {}
-                    }
-                }
-            }
-        }
-        if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
-            for (i, item) in array.iter().enumerate() {
-                self.validate(items, item, &format!("{at}[{i}]"), errors);
-            }
-        }
+/// How Heroku's schema reads: JSON hyper-schema, null a type like any other; `complete`
+/// for answers (every listed property present, as real Heroku sends them all), not for
+/// request bodies.
+fn validator(root: &Value, complete: bool) -> Validator<'_> {
+    Validator {
+        root,
+        dialect: Dialect {
+            nullable: &[],
+            null_allowed: &[],
+            complete,
+            additional_properties: false,
+            formats: &[("uuid", is_uuid), ("date-time", is_date_time)],
+            // Known dangling refs in Heroku's schema (formation update only).
+            dangling: &["/dyno_size/"],
+        },
     }
 }
 
@@ -253,31 +146,12 @@ fn find_link<'l>(
 // The conformance run.
 // ------------------------------------------------------------------------------------------
 
-fn schema_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("SHIPLINE_HEROKU_SCHEMA") {
-        return PathBuf::from(path);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.join("../../../shared/heroku/platform-api-schema.json")
-}
-
 fn load_schema() -> Option<Value> {
-    let path = schema_path();
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("schema is JSON")),
-        // CI must check it: a skip there would be a test that cannot fail.
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!(
-            "Heroku schema conformance cannot be checked under CI=true: cannot read {} ({e}); set SHIPLINE_HEROKU_SCHEMA to its path",
-            path.display()
-        ),
-        Err(e) => {
-            eprintln!(
-                "SKIPPED: Heroku schema conformance not checked: cannot read {} ({e}); set SHIPLINE_HEROKU_SCHEMA to its path",
-                path.display()
-            );
-            None
-        }
-    }
+    load_description(
+        "Heroku schema conformance",
+        "SHIPLINE_HEROKU_SCHEMA",
+        "../../../shared/heroku/platform-api-schema.json",
+    )
 }
 
 struct Checker<'a> {
@@ -317,10 +191,7 @@ impl Checker<'_> {
         }
         // Bodies the sandbox accepted must be valid requests (rejected ones are deliberate).
         if let (Some(request_schema), Some(body)) = (&link.request, &body) {
-            let validator = Validator {
-                root: self.schema,
-                complete: false,
-            };
+            let validator = validator(self.schema, false);
             let mut errors = Vec::new();
             validator.validate(request_schema, body, "request", &mut errors);
             self.errors.extend(
@@ -331,10 +202,7 @@ impl Checker<'_> {
         }
         match &link.response {
             Some(target) => {
-                let validator = Validator {
-                    root: self.schema,
-                    complete: true,
-                };
+                let validator = validator(self.schema, true);
                 let mut errors = Vec::new();
                 validator.validate(target, &resp.json(), "response", &mut errors);
                 self.errors.extend(
@@ -585,10 +453,7 @@ fn the_validator_catches_missing_and_mistyped_fields() {
     heroku.seed_release("shop-prod", LIVE_COMMIT, None);
     let release = heroku.releases("shop-prod").pop().unwrap();
     let target = json!({"$ref": "#/definitions/release"});
-    let validator = Validator {
-        root: &schema,
-        complete: true,
-    };
+    let validator = validator(&schema, true);
 
     let mut errors = Vec::new();
     validator.validate(&target, &release, "release", &mut errors);
@@ -664,11 +529,7 @@ fn validator_subset_works_without_the_schema_file() {
     let target = json!({"$ref": "#/definitions/thing"});
     let check = |value: Value, complete: bool| {
         let mut errors = Vec::new();
-        Validator {
-            root: &root,
-            complete,
-        }
-        .validate(&target, &value, "v", &mut errors);
+        validator(&root, complete).validate(&target, &value, "v", &mut errors);
         errors
     };
     let good = json!({"id": "01234567-89ab-4def-8123-456789abcdef", "size": null, "state": "up", "tags": ["a"], "ref": 3, "size_ref": 1, "extra": true});
