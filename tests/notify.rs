@@ -3,137 +3,124 @@
 
 mod common;
 
-use common::{shipline, step_record, Repo, Run, TempDir};
+use common::{block_text, step_record, Repo, Run, Shipline, World};
 use serde_json::{json, Value};
-use shipline_sandbox::slack::{Message, Slack, Via, DEPLOYS};
+use shipline_sandbox::slack::{Message, Via, DEPLOYS};
 
 const ONCALL: &str = "<!subteam^S0ONCALL>";
+/// The flags of a production deploy job whose failures page the on-call group.
+const PAGE_ONCALL_IN_PRODUCTION: [&str; 4] = [
+    "--mention-on-failure",
+    ONCALL,
+    "--environment",
+    "production",
+];
 /// The run key of the CircleCI job the tests pretend to be.
 const RUN: &str = "circleci:wf-1:981";
 /// The app the fixtures deploy.
 const APP: &str = "shop-prod";
+/// The variables CircleCI gives that job.
+const CIRCLECI_JOB: [(&str, &str); 5] = [
+    ("CIRCLECI", "true"),
+    ("CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/981"),
+    ("CIRCLE_BUILD_NUM", "981"),
+    ("CIRCLE_WORKFLOW_ID", "wf-1"),
+    ("CIRCLE_USERNAME", "jane"),
+];
 
-struct World {
-    slack: Slack,
-    dir: TempDir,
+/// A job with a Slack and no repository; each test gives notify the credentials it chooses.
+fn world(name: &str) -> World {
+    World::without_git(name).with_slack()
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        World {
-            slack: Slack::start(),
-            dir: TempDir::new(name),
-        }
-    }
-
-    fn state_path(&self) -> std::path::PathBuf {
-        self.dir.path.join(".shipline/state.json")
-    }
-
-    fn state(&self) -> Value {
-        let text = std::fs::read_to_string(self.state_path()).expect("the state file exists");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    fn write_state(&self, state: &Value) {
-        std::fs::create_dir_all(self.dir.path.join(".shipline")).unwrap();
-        std::fs::write(
-            self.state_path(),
-            serde_json::to_string_pretty(state).unwrap(),
-        )
-        .unwrap();
-    }
-
-    /// Adds to the state file what earlier steps of the job would have written, keeping what
-    /// is there (the `slack` record above all): `steps` by name (each acted on the app
-    /// [`APP`], the lock on none), and the `deploy` and `notes` of [`APP`].
-    fn add_to_state(&self, add: Value) {
-        let mut state = std::fs::read_to_string(self.state_path())
-            .map(|t| serde_json::from_str(&t).unwrap())
-            .unwrap_or_else(|_| json!({"version": 2, "steps": []}));
-        // The CI job the state belongs to (`shipline` sets aside a state file of another job).
-        state["run"] = RUN.into();
-        for (key, value) in add.as_object().unwrap() {
-            match key.as_str() {
-                "steps" => {
-                    let steps = state["steps"].as_array_mut().unwrap();
-                    for (step, record) in value.as_object().unwrap() {
-                        let mut record = record.clone();
-                        record["step"] = step.as_str().into();
-                        if step != "lock" {
-                            record["apps"] = json!([APP]);
-                        }
-                        steps.push(record);
+/// Adds to the state file what earlier steps of the job would have written, keeping what
+/// is there (the `slack` record above all): `steps` by name (each acted on the app
+/// [`APP`], the lock on none), and the `deploy` and `notes` of [`APP`].
+fn add_to_state(w: &World, add: Value) {
+    let mut state = std::fs::read_to_string(w.state_path())
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_else(|_| json!({"version": 2, "steps": []}));
+    // The CI job the state belongs to (`shipline` sets aside a state file of another job).
+    state["run"] = RUN.into();
+    for (key, value) in add.as_object().unwrap() {
+        match key.as_str() {
+            "steps" => {
+                let steps = state["steps"].as_array_mut().unwrap();
+                for (step, record) in value.as_object().unwrap() {
+                    let mut record = record.clone();
+                    record["step"] = step.as_str().into();
+                    if step != "lock" {
+                        record["apps"] = json!([APP]);
                     }
-                    steps.sort_by(|a, b| a["started_at"].as_str().cmp(&b["started_at"].as_str()));
+                    steps.push(record);
                 }
-                "deploy" => {
-                    let mut change = value.clone();
-                    change["kind"] = "deploy".into();
-                    state["apps"][APP]["change"] = change;
-                }
-                "notes" => state["apps"][APP]["notes"] = value.clone(),
-                _ => state[key] = value.clone(),
+                steps.sort_by(|a, b| a["started_at"].as_str().cmp(&b["started_at"].as_str()));
             }
+            "deploy" => {
+                let mut change = value.clone();
+                change["kind"] = "deploy".into();
+                state["apps"][APP]["change"] = change;
+            }
+            "notes" => state["apps"][APP]["notes"] = value.clone(),
+            _ => state[key] = value.clone(),
         }
-        self.write_state(&state);
     }
+    w.write_state(&state);
+}
 
-    fn run(&self, args: &[&str], env: &[(&str, String)]) -> Run {
-        let mut all = vec!["notify"];
-        all.extend_from_slice(args);
-        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        env.extend_from_slice(&[
-            ("CIRCLECI", "true"),
-            ("CIRCLE_BUILD_URL", "https://circleci.com/gh/acme/shop/981"),
-            ("CIRCLE_BUILD_NUM", "981"),
-            ("CIRCLE_WORKFLOW_ID", "wf-1"),
-            ("CIRCLE_USERNAME", "jane"),
-        ]);
-        shipline(&self.dir.path, &all, &env)
-    }
+/// `shipline notify ARGS` as a step of the CircleCI job, without Slack credentials.
+fn notify(w: &World, args: &[&str]) -> Shipline {
+    w.shipline(["notify"]).args(args).envs(CIRCLECI_JOB)
+}
 
-    fn webhook(&self, args: &[&str]) -> Run {
-        self.run(args, &[("SLACK_WEBHOOK_URL", self.slack.webhook_url())])
-    }
+/// Runs notify with no credentials but `env`.
+fn notify_with(w: &World, args: &[&str], env: &[(&str, String)]) -> Run {
+    notify(w, args).envs(env.iter().map(|(k, v)| (*k, v))).run()
+}
 
-    fn bot(&self, args: &[&str]) -> Run {
-        let mut all = vec!["--channel", DEPLOYS];
-        all.extend_from_slice(args);
-        self.bot_without_channel(&all)
-    }
+/// Runs notify posting through the incoming webhook.
+fn webhook(w: &World, args: &[&str]) -> Run {
+    notify(w, args)
+        .env("SLACK_WEBHOOK_URL", w.slack().webhook_url())
+        .run()
+}
 
-    fn bot_without_channel(&self, args: &[&str]) -> Run {
-        self.run(
-            args,
-            &[
-                ("SLACK_BOT_TOKEN", self.slack.bot_token().to_string()),
-                ("SHIPLINE_SLACK_API_URL", self.slack.api_url()),
-            ],
-        )
-    }
+/// Runs notify posting through the Web API to the deploys channel.
+fn bot(w: &World, args: &[&str]) -> Run {
+    let mut all = vec!["--channel", DEPLOYS];
+    all.extend_from_slice(args);
+    bot_without_channel(w, &all)
+}
 
-    fn messages(&self) -> Vec<Message> {
-        self.slack.messages(DEPLOYS)
-    }
+/// Runs notify with the bot's credentials and no channel but what `args` give.
+fn bot_without_channel(w: &World, args: &[&str]) -> Run {
+    notify(w, args).envs(w.slack_bot_env()).run()
+}
 
-    fn only_message(&self) -> Message {
-        let messages = self.messages();
-        assert_eq!(
-            messages.len(),
-            1,
-            "one message in the channel: {messages:#?}"
-        );
-        messages.into_iter().next().unwrap()
-    }
+/// The messages in the deploys channel.
+fn deploys_channel(w: &World) -> Vec<Message> {
+    w.slack().messages(DEPLOYS)
+}
 
-    fn calls(&self, path: &str) -> usize {
-        self.slack
-            .requests()
-            .iter()
-            .filter(|r| r.path == path)
-            .count()
-    }
+/// The one message in the deploys channel; fails, listing them, when there are others.
+#[track_caller]
+fn only_message(w: &World) -> Message {
+    let messages = deploys_channel(w);
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message in the channel: {messages:#?}"
+    );
+    messages.into_iter().next().unwrap()
+}
+
+/// How many requests Slack received on `path`.
+fn calls(w: &World, path: &str) -> usize {
+    w.slack()
+        .requests()
+        .iter()
+        .filter(|r| r.path == path)
+        .count()
 }
 
 fn step(outcome: &str, second: u32, reason: Option<&str>) -> Value {
@@ -191,45 +178,19 @@ fn deploy_record() -> Value {
 }
 
 fn deployed(world: &World, commits: Vec<Value>) {
-    world.add_to_state(json!({
-        "steps": {"lock": step("done", 0, None), "deploy": step("done", 5, None)},
-        "deploy": deploy_record(),
-        "notes": notes(commits),
-    }));
-}
-
-/// Every text of a message's blocks, decoded, joined by newlines.
-fn block_text(message: &Message) -> String {
-    let mut out = Vec::new();
-    for block in message.blocks.as_array().unwrap() {
-        for text in [&block["text"]["text"]]
-            .into_iter()
-            .chain(
-                block["fields"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|f| &f["text"]),
-            )
-            .chain(
-                block["elements"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| &e["text"]),
-            )
-        {
-            if let Some(text) = text.as_str() {
-                out.push(text.to_string());
-            }
-        }
-    }
-    out.join("\n")
+    add_to_state(
+        world,
+        json!({
+            "steps": {"lock": step("done", 0, None), "deploy": step("done", 5, None)},
+            "deploy": deploy_record(),
+            "notes": notes(commits),
+        }),
+    );
 }
 
 #[test]
 fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
-    let w = World::new("notify-webhook");
+    let w = world("notify-webhook");
     deployed(
         &w,
         vec![
@@ -237,15 +198,11 @@ fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
             entry(2, "Fix rounding in totals", ""),
         ],
     );
-    let run = w.webhook(&["--environment", "production"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Posted to Slack through the incoming webhook: succeeded at deploy"),
-        "{run:?}"
-    );
+    let run = webhook(&w, &["--environment", "production"]);
+    run.code(0);
+    run.stdout_has("Posted to Slack through the incoming webhook: succeeded at deploy");
 
-    let message = w.only_message();
+    let message = only_message(&w);
     assert_eq!(message.via, Via::Webhook);
     assert_eq!(message.payload["unfurl_links"], false);
     assert_eq!(
@@ -271,8 +228,8 @@ fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
     assert_eq!(state["slack"]["transport"], "webhook");
     assert_eq!(state["slack"]["messages"][APP]["delivered"], true);
     // The URL is the secret: neither it nor its path is ever printed or stored.
-    let path = w.slack.webhook_path();
-    assert!(!run.log().contains(&path), "{run:?}");
+    let path = w.slack().webhook_path();
+    run.log_lacks(&path);
     assert!(!std::fs::read_to_string(w.state_path())
         .unwrap()
         .contains(&path));
@@ -280,18 +237,14 @@ fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
 
 #[test]
 fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
-    let w = World::new("notify-bot");
-    w.add_to_state(json!({"steps": {"lock": step("done", 0, None)}}));
-    let run = w.bot(&[
-        "--mention-on-failure",
-        ONCALL,
-        "--environment",
-        "production",
-        "--app",
-        "shop-prod",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let started = w.only_message();
+    let w = world("notify-bot");
+    add_to_state(&w, json!({"steps": {"lock": step("done", 0, None)}}));
+    let run = bot(
+        &w,
+        &[&PAGE_ONCALL_IN_PRODUCTION[..], &["--app", "shop-prod"]].concat(),
+    );
+    run.code(0);
+    let started = only_message(&w);
     assert_eq!(started.via, Via::WebApi);
     assert_eq!(started.text, ":rocket: Deploying shop-prod to production");
     // No notes in the state file, and `--app` says where they start: notify computes them,
@@ -306,37 +259,26 @@ fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
     assert_eq!(state["slack"]["messages"][APP]["ts"], started.ts.as_str());
 
     deployed(&w, vec![entry(1, "Add search", "")]);
-    let run = w.bot(&[
-        "--mention-on-failure",
-        ONCALL,
-        "--environment",
-        "production",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains(&format!("Updated the Slack message {}", started.ts)),
-        "{run:?}"
-    );
-    let updated = w.only_message();
+    let run = bot(&w, &PAGE_ONCALL_IN_PRODUCTION);
+    run.code(0);
+    run.stdout_has(&format!("Updated the Slack message {}", started.ts));
+    let updated = only_message(&w);
     assert_eq!(updated.ts, started.ts);
     assert_eq!(updated.edits.len(), 1);
     assert!(updated
         .text
         .starts_with(":white_check_mark: Deployed shop-prod"));
     assert!(updated.replies.is_empty(), "no reply on success");
-    assert_eq!(w.calls("/api/chat.postMessage"), 1);
+    assert_eq!(calls(&w, "/api/chat.postMessage"), 1);
 
-    w.add_to_state(json!({"steps": {"verify": step("failed", 50, Some("GET /health answered 503 after 5 attempts"))}}));
+    add_to_state(
+        &w,
+        json!({"steps": {"verify": step("failed", 50, Some("GET /health answered 503 after 5 attempts"))}}),
+    );
     for attempt in 0..2 {
-        let run = w.bot(&[
-            "--mention-on-failure",
-            ONCALL,
-            "--environment",
-            "production",
-        ]);
+        let run = bot(&w, &PAGE_ONCALL_IN_PRODUCTION);
         assert_eq!(run.code, 0, "attempt {attempt}: {run:?}");
-        let failed = w.only_message();
+        let failed = only_message(&w);
         assert_eq!(failed.ts, started.ts);
         assert_eq!(failed.edits.len(), 2 + attempt);
         assert!(
@@ -369,7 +311,7 @@ fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
     }
     assert_eq!(
         w.state()["slack"]["messages"][APP]["failure_reply_ts"],
-        w.only_message().replies[0].ts.as_str()
+        only_message(&w).replies[0].ts.as_str()
     );
 }
 
@@ -392,15 +334,15 @@ fn adversarial_commit_messages_arrive_intact_and_harmless() {
         .map(|(i, s)| entry(i + 1, s, &body))
         .collect();
     for transport in ["webhook", "bot"] {
-        let w = World::new("notify-adversarial");
+        let w = world("notify-adversarial");
         deployed(&w, commits.clone());
         let run = if transport == "webhook" {
-            w.webhook(&[])
+            webhook(&w, &[])
         } else {
-            w.bot(&[])
+            bot(&w, &[])
         };
         assert_eq!(run.code, 0, "{transport}: {run:?}");
-        let message = w.only_message();
+        let message = only_message(&w);
         let text = block_text(&message);
         let everything = serde_json::to_string(&message.payload).unwrap();
         for raw in [
@@ -432,7 +374,7 @@ fn adversarial_commit_messages_arrive_intact_and_harmless() {
 
 #[test]
 fn three_hundred_commits_are_cut_within_slacks_limits_with_a_compare_link() {
-    let w = World::new("notify-300");
+    let w = world("notify-300");
     let commits: Vec<Value> = (1..=300)
         .map(|i| {
             entry(
@@ -443,10 +385,10 @@ fn three_hundred_commits_are_cut_within_slacks_limits_with_a_compare_link() {
         })
         .collect();
     deployed(&w, commits);
-    let run = w.bot(&[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(!run.log().contains("warning"), "{run:?}");
-    let message = w.only_message();
+    let run = bot(&w, &[]);
+    run.code(0);
+    run.log_lacks("warning");
+    let message = only_message(&w);
     let blocks = message.blocks.as_array().unwrap();
     assert!(blocks.len() <= 50);
     let text = block_text(&message);
@@ -463,18 +405,19 @@ fn three_hundred_commits_are_cut_within_slacks_limits_with_a_compare_link() {
 
 #[test]
 fn a_slack_error_warns_with_a_hint_and_exits_0_unless_strict() {
-    let w = World::new("notify-error");
+    let w = world("notify-error");
     deployed(&w, vec![entry(1, "Add search", "")]);
-    let run = w.run(
+    let run = notify_with(
+        &w,
         &["--channel", "C0NOPE"],
         &[
-            ("SLACK_BOT_TOKEN", w.slack.bot_token().to_string()),
-            ("SHIPLINE_SLACK_API_URL", w.slack.api_url()),
+            ("SLACK_BOT_TOKEN", w.slack().bot_token().to_string()),
+            ("SHIPLINE_SLACK_API_URL", w.slack().api_url()),
         ],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("warning: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`: check --channel (SHIPLINE_CHANNEL)"), "{run:?}");
-    assert!(!run.log().contains(w.slack.bot_token()), "{run:?}");
+    run.code(0);
+    run.stdout_has("warning: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`: check --channel (SHIPLINE_CHANNEL)");
+    run.log_lacks(w.slack().bot_token());
     let state = w.state();
     assert_eq!(step_record(&state, "notify")["outcome"], "done");
     assert_eq!(state["slack"]["messages"][APP]["delivered"], false);
@@ -483,83 +426,73 @@ fn a_slack_error_warns_with_a_hint_and_exits_0_unless_strict() {
         .unwrap()
         .contains("channel_not_found"));
 
-    let run = w.run(
+    let run = notify_with(
+        &w,
         &["--channel", "C0NOPE", "--strict"],
         &[
-            ("SLACK_BOT_TOKEN", w.slack.bot_token().to_string()),
-            ("SHIPLINE_SLACK_API_URL", w.slack.api_url()),
+            ("SLACK_BOT_TOKEN", w.slack().bot_token().to_string()),
+            ("SHIPLINE_SLACK_API_URL", w.slack().api_url()),
         ],
     );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("error: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`"), "{run:?}");
+    run.code(1);
+    run.stderr_has("error: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`");
     assert_eq!(step_record(&w.state(), "notify")["outcome"], "failed");
 }
 
 #[test]
 fn a_channel_the_bot_is_not_in_says_to_invite_it() {
-    let w = World::new("notify-not-in-channel");
-    w.slack.add_channel("C0GENERAL", "general", false);
-    let run = w.bot_without_channel(&["--channel", "#general", "--status", "started"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("`not_in_channel`: invite the bot to the channel with `/invite @your-app`"),
-        "{run:?}"
-    );
+    let w = world("notify-not-in-channel");
+    w.slack().add_channel("C0GENERAL", "general", false);
+    let run = bot_without_channel(&w, &["--channel", "#general", "--status", "started"]);
+    run.code(0);
+    run.stdout_has("`not_in_channel`: invite the bot to the channel with `/invite @your-app`");
 }
 
 #[test]
 fn a_deleted_webhook_is_explained_without_showing_its_url() {
-    let w = World::new("notify-webhook-gone");
-    w.slack.delete_webhook();
-    let run = w.webhook(&["--status", "succeeded"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let w = world("notify-webhook-gone");
+    w.slack().delete_webhook();
+    let run = webhook(&w, &["--status", "succeeded"]);
+    run.code(0);
     let masked = format!(
         "Slack POST {}/services/*** answered `no_service`",
-        w.slack.url()
+        w.slack().url()
     );
-    assert!(run.stdout.contains(&masked), "{run:?}");
-    assert!(
-        run.stdout
-            .contains("update the CI secret SLACK_WEBHOOK_URL"),
-        "{run:?}"
-    );
-    assert!(!run.log().contains(&w.slack.webhook_path()), "{run:?}");
-    let run = w.webhook(&["--status", "succeeded", "--strict"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(!run.log().contains(&w.slack.webhook_path()), "{run:?}");
+    run.stdout_has(&masked);
+    run.stdout_has("update the CI secret SLACK_WEBHOOK_URL");
+    run.log_lacks(&w.slack().webhook_path());
+    let run = webhook(&w, &["--status", "succeeded", "--strict"]);
+    run.code(1);
+    run.log_lacks(&w.slack().webhook_path());
 }
 
 #[test]
 fn a_rate_limit_is_waited_out_and_posts_once() {
-    let w = World::new("notify-429");
-    w.slack.rate_limit_next("/api/chat.postMessage", 1, 1);
-    let run = w.bot(&["--status", "started"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let w = world("notify-429");
+    w.slack().rate_limit_next("/api/chat.postMessage", 1, 1);
+    let run = bot(&w, &["--status", "started"]);
+    run.code(0);
     assert!(
         run.stdout
             .contains("POST /chat.postMessage answered 429; retrying"),
         "{run:?}"
     );
-    assert_eq!(w.calls("/api/chat.postMessage"), 2);
-    w.only_message();
+    assert_eq!(calls(&w, "/api/chat.postMessage"), 2);
+    only_message(&w);
     assert_eq!(w.state()["slack"]["messages"][""]["delivered"], true);
 }
 
 #[test]
 fn an_update_of_a_vanished_message_posts_a_new_one() {
-    let w = World::new("notify-vanished");
-    let run = w.bot(&["--status", "started"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    w.slack
+    let w = world("notify-vanished");
+    let run = bot(&w, &["--status", "started"]);
+    run.code(0);
+    w.slack()
         .fail_next("/api/chat.update", "message_not_found", 1);
-    let run = w.bot(&["--status", "succeeded"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("posting a new message instead"),
-        "{run:?}"
-    );
-    let messages = w.messages();
+    let run = bot(&w, &["--status", "succeeded"]);
+    run.code(0);
+    run.stdout_has("posting a new message instead");
+    let messages = deploys_channel(&w);
     assert_eq!(messages.len(), 2);
     assert_eq!(
         w.state()["slack"]["messages"][""]["ts"],
@@ -569,45 +502,41 @@ fn an_update_of_a_vanished_message_posts_a_new_one() {
 
 #[test]
 fn on_filters_quietly_with_exit_0() {
-    let w = World::new("notify-on");
+    let w = world("notify-on");
     deployed(&w, vec![]);
-    let run = w.webhook(&["--on", "failed"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains(
-            "Skipped: not posting to Slack: the status is succeeded and --on asks for failed only"
-        ),
-        "{run:?}"
+    let run = webhook(&w, &["--on", "failed"]);
+    run.code(0);
+    run.stdout_has(
+        "Skipped: not posting to Slack: the status is succeeded and --on asks for failed only",
     );
-    assert!(w.slack.requests().is_empty());
+    assert!(w.slack().requests().is_empty());
     assert_eq!(step_record(&w.state(), "notify")["outcome"], "skipped");
 }
 
 #[test]
 fn a_webhook_does_not_post_the_same_status_twice_in_a_run() {
-    let w = World::new("notify-webhook-twice");
+    let w = world("notify-webhook-twice");
     deployed(&w, vec![]);
-    assert_eq!(w.webhook(&[]).code, 0);
-    let run = w.webhook(&[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("was already posted through the webhook in this run"),
-        "{run:?}"
-    );
-    w.only_message();
+    assert_eq!(webhook(&w, &[]).code, 0);
+    let run = webhook(&w, &[]);
+    run.code(0);
+    run.stdout_has("was already posted through the webhook in this run");
+    only_message(&w);
 }
 
 #[test]
 fn a_webhook_failure_mentions_in_the_message_itself() {
-    let w = World::new("notify-webhook-fail");
-    w.add_to_state(json!({"steps": {
-        "lock": step("done", 0, None),
-        "deploy": step("failed", 3, Some("build b-1 failed after 1m02s; the live release stays v41")),
-    }}));
-    let run = w.webhook(&["--mention-on-failure", "@here", "--app", "shop-prod"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let message = w.only_message();
+    let w = world("notify-webhook-fail");
+    add_to_state(
+        &w,
+        json!({"steps": {
+            "lock": step("done", 0, None),
+            "deploy": step("failed", 3, Some("build b-1 failed after 1m02s; the live release stays v41")),
+        }}),
+    );
+    let run = webhook(&w, &["--mention-on-failure", "@here", "--app", "shop-prod"]);
+    run.code(0);
+    let message = only_message(&w);
     assert!(
         message
             .text
@@ -620,104 +549,88 @@ fn a_webhook_failure_mentions_in_the_message_itself() {
 
 #[test]
 fn dry_run_prints_the_payload_and_sends_nothing() {
-    let w = World::new("notify-dry");
+    let w = world("notify-dry");
     deployed(&w, vec![entry(1, "Add \"search\"", "")]);
-    let run = w.bot(&[
-        "--dry-run",
-        "--status",
-        "failed",
-        "--mention-on-failure",
-        "U0123ABC",
-    ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = bot(
+        &w,
+        &[
+            "--dry-run",
+            "--status",
+            "failed",
+            "--mention-on-failure",
+            "U0123ABC",
+        ],
+    );
+    run.code(0);
     assert!(
         run.stdout
             .contains("Dry run: would post it to C0DEPLOYS (chat.postMessage); nothing was sent"),
         "{run:?}"
     );
-    assert!(run.stdout.contains("\"unfurl_links\": false"), "{run:?}");
-    assert!(
-        run.stdout.contains(r#"|Add \"search\"> — Dev 1"#),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout
-            .contains("\"text\": \"<@U0123ABC> :x: Deploy of shop-prod failed"),
-        "{run:?}"
-    );
-    assert!(w.slack.requests().is_empty());
+    run.stdout_has("\"unfurl_links\": false");
+    run.stdout_has(r#"|Add \"search\"> — Dev 1"#);
+    run.stdout_has("\"text\": \"<@U0123ABC> :x: Deploy of shop-prod failed");
+    assert!(w.slack().requests().is_empty());
     assert!(w.state().get("slack").is_none());
 
-    let run = w.run(&["--dry-run"], &[]);
+    let run = notify_with(&w, &["--dry-run"], &[]);
     assert_eq!(run.code, 0, "no credentials are needed to look: {run:?}");
-    assert!(run.stdout.contains("neither is set"), "{run:?}");
+    run.stdout_has("neither is set");
 }
 
 #[test]
 fn missing_credentials_and_bad_mentions_are_usage_errors() {
-    let w = World::new("notify-usage");
-    let run = w.run(&[], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("SLACK_WEBHOOK_URL") && run.stderr.contains("SLACK_BOT_TOKEN"),
-        "{run:?}"
-    );
+    let w = world("notify-usage");
+    let run = notify_with(&w, &[], &[]);
+    run.code(2);
+    run.stderr_has("SLACK_WEBHOOK_URL")
+        .stderr_has("SLACK_BOT_TOKEN");
 
-    let run = w.bot_without_channel(&[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("--channel") && run.stderr.contains("SHIPLINE_CHANNEL"),
-        "{run:?}"
-    );
+    let run = bot_without_channel(&w, &[]);
+    run.code(2);
+    run.stderr_has("--channel").stderr_has("SHIPLINE_CHANNEL");
 
-    let run = w.webhook(&["--mention-on-failure", "@jane", "--on", "failed"]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("`@jane` would not notify anyone"),
-        "{run:?}"
-    );
-    assert!(w.slack.requests().is_empty());
+    let run = webhook(&w, &["--mention-on-failure", "@jane", "--on", "failed"]);
+    run.code(2);
+    run.stderr_has("`@jane` would not notify anyone");
+    assert!(w.slack().requests().is_empty());
 }
 
 #[test]
 fn the_status_flag_wins_and_a_job_status_word_is_understood() {
-    let w = World::new("notify-status");
-    let run = w.webhook(&["--status", "failure", "--title", "Storefront"]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let message = w.only_message();
+    let w = world("notify-status");
+    let run = webhook(&w, &["--status", "failure", "--title", "Storefront"]);
+    run.code(0);
+    let message = only_message(&w);
     assert_eq!(message.text, ":x: Storefront");
     assert!(block_text(&message).contains("*Failed*"));
 }
 
 #[test]
 fn github_actions_gets_outputs_and_masks_the_token() {
-    let w = World::new("notify-github");
-    let output = w.dir.path.join("github-output");
-    let run = shipline(
-        &w.dir.path,
-        &["notify", "--channel", DEPLOYS, "--status", "succeeded"],
-        &[
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+    let w = world("notify-github");
+    let run = w
+        .shipline(["notify", "--channel", DEPLOYS, "--status", "succeeded"])
+        .github_actions()
+        .envs([
             ("GITHUB_SERVER_URL", "https://github.com"),
             ("GITHUB_REPOSITORY", "acme/shop"),
             ("GITHUB_RUN_ID", "77"),
             ("GITHUB_ACTOR", "jane"),
-            ("SLACK_BOT_TOKEN", w.slack.bot_token()),
-            ("SHIPLINE_SLACK_API_URL", &w.slack.api_url()),
-        ],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+        ])
+        .envs(w.slack_bot_env())
+        .run();
+    run.code(0);
     assert!(
         run.stdout
-            .starts_with(&format!("::add-mask::{}", w.slack.bot_token())),
+            .starts_with(&format!("::add-mask::{}", w.slack().bot_token())),
         "{run:?}"
     );
-    let message = w.only_message();
+    let message = only_message(&w);
     assert!(block_text(&message).contains(
         "<https://github.com/acme/shop/actions/runs/77|GitHub Actions run 77> · merged by *jane*"
     ));
-    let outputs = std::fs::read_to_string(output).unwrap();
+    let outputs = run.outputs_text();
     assert!(outputs.contains("delivered=true\n"), "{outputs}");
     assert!(
         outputs.contains(&format!("slack-ts={}\n", message.ts)),
@@ -732,7 +645,7 @@ fn github_actions_gets_outputs_and_masks_the_token() {
 
 #[test]
 fn without_recorded_notes_notify_computes_them_from_the_range() {
-    let w = World::new("notify-computes");
+    let w = world("notify-computes");
     let repo = Repo::new("notify-computes-repo");
     repo.write("a.txt", "1\n");
     let first = repo.commit("Initial app");
@@ -741,9 +654,12 @@ fn without_recorded_notes_notify_computes_them_from_the_range() {
     repo.write("a.txt", "3\n");
     repo.commit("Fix rounding of totals & taxes");
     let dir = repo.path().to_str().unwrap().to_string();
-    let run = w.webhook(&["--status", "succeeded", "--from", &first, "--dir", &dir]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let blocks = block_text(&w.only_message());
+    let run = webhook(
+        &w,
+        &["--status", "succeeded", "--from", &first, "--dir", &dir],
+    );
+    run.code(0);
+    let blocks = block_text(&only_message(&w));
     assert!(blocks.contains("Add the checkout page"), "{blocks}");
     assert!(
         blocks.contains("Fix rounding of totals &amp; taxes"),

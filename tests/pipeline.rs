@@ -4,141 +4,89 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{shipline, step_record, Repo, Run};
-use serde_json::Value;
-use shipline_sandbox::slack::{Message, Slack, DEPLOYS};
-use shipline_sandbox::{DynoBoot, Heroku, Script};
+use common::{block_text, step_record, Run, Shipline, World};
+use shipline_sandbox::slack::{Message, DEPLOYS};
+use shipline_sandbox::{DynoBoot, Script};
 
 const STAGING: &str = "shop-staging";
 const PRODUCTION: &str = "shop";
 const EU: &str = "shop-eu";
 
 /// A repository with a live commit and a new one, staging and production apps in one Heroku
-/// pipeline running the live commit, and a Slack webhook.
-struct Job {
-    heroku: Heroku,
-    slack: Slack,
-    repo: Repo,
-    live: String,
-    new: String,
+/// pipeline running the live commit, and a Slack webhook; with the live and the new commit.
+fn world(name: &str, production: &[&str]) -> (World, String, String) {
+    let w = World::new(name).with_heroku().with_slack_webhook();
+    let repo = w.repo();
+    repo.write("Procfile", "web: node index.js\n");
+    repo.write("index.js", "console.log('v1')\n");
+    let live = repo.commit("Initial app");
+    repo.write("index.js", "console.log(\"v2\")\n");
+    let new = repo.commit("Say \"hello\" on the home page (#7)");
+    let heroku = w.heroku();
+    let pipeline = heroku.create_pipeline("shop");
+    for (app, stage) in std::iter::once((STAGING, "staging"))
+        .chain(production.iter().map(|app| (*app, "production")))
+    {
+        heroku.create_app(app);
+        heroku.seed_release(app, &live, None);
+        heroku.couple(&pipeline, app, stage);
+    }
+    (w, live, new)
 }
 
-impl Job {
-    fn new(name: &str, production: &[&str]) -> Job {
-        let repo = Repo::new(name);
-        repo.write("Procfile", "web: node index.js\n");
-        repo.write("index.js", "console.log('v1')\n");
-        let live = repo.commit("Initial app");
-        repo.write("index.js", "console.log(\"v2\")\n");
-        let new = repo.commit("Say \"hello\" on the home page (#7)");
-        let heroku = Heroku::start();
-        let pipeline = heroku.create_pipeline("shop");
-        for (app, stage) in std::iter::once((STAGING, "staging"))
-            .chain(production.iter().map(|app| (*app, "production")))
-        {
-            heroku.create_app(app);
-            heroku.seed_release(app, &live, None);
-            heroku.couple(&pipeline, app, stage);
-        }
-        Job {
-            heroku,
-            slack: Slack::start(),
-            repo,
-            live,
-            new,
-        }
-    }
-
-    /// Runs one step of the job, as a CI step would: same directory, same state file.
-    fn step(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        let key = self.heroku.api_key().to_string();
-        let url = self.heroku.url();
-        let webhook = self.slack.webhook_url();
-        let mut env = vec![
-            ("HEROKU_API_KEY", key.as_str()),
-            ("SHIPLINE_HEROKU_API_URL", url.as_str()),
-            ("SLACK_WEBHOOK_URL", webhook.as_str()),
-        ];
-        env.extend_from_slice(extra);
-        let mut all = args.to_vec();
-        if matches!(args[0], "deploy" | "promote" | "verify") {
-            all.extend_from_slice(&["--poll", "50ms"]);
-        }
-        shipline(self.repo.path(), &all, &env)
-    }
-
-    fn state_path(&self) -> PathBuf {
-        self.repo.path().join(".shipline/state.json")
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.state_path()).unwrap()).unwrap()
-    }
-
-    fn messages(&self) -> Vec<Message> {
-        self.slack.messages(DEPLOYS)
-    }
-
-    fn current(&self, app: &str) -> u64 {
-        self.heroku
-            .releases(app)
-            .into_iter()
-            .find(|r| r["current"] == true)
-            .and_then(|r| r["version"].as_u64())
-            .expect("a current release")
-    }
-
-    /// Whatever the Heroku fake received on `method path`.
-    fn requests(&self, method: &str, path: &str) -> usize {
-        self.heroku
-            .requests()
-            .iter()
-            .filter(|r| r.method == method && r.path == path)
-            .count()
-    }
+/// One step of the job, as a CI step would run it: same directory, same state file; the
+/// steps that wait on Heroku poll every 50ms.
+fn job_step(w: &World, args: &[&str]) -> Shipline {
+    let poll: &[&str] = match args[0] {
+        "deploy" | "promote" | "verify" => &["--poll", "50ms"],
+        _ => &[],
+    };
+    w.shipline(args).args(poll)
 }
 
-/// Every text of a message's blocks, joined by newlines.
-fn block_text(message: &Message) -> String {
-    let mut out = Vec::new();
-    for block in message.blocks.as_array().unwrap() {
-        out.extend(block["text"]["text"].as_str().map(str::to_string));
-        for field in block["fields"].as_array().into_iter().flatten() {
-            out.extend(field["text"].as_str().map(str::to_string));
-        }
-        for element in block["elements"].as_array().into_iter().flatten() {
-            out.extend(element["text"].as_str().map(str::to_string));
-        }
-    }
-    out.join("\n")
+/// Runs one step of the job with the variables `extra` besides the world's.
+fn step(w: &World, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    job_step(w, args).envs(extra.iter().copied()).run()
+}
+
+/// The messages in the deploys channel.
+fn deploys_channel(w: &World) -> Vec<Message> {
+    w.slack().messages(DEPLOYS)
+}
+
+/// How many requests Heroku received on exactly `method path`.
+fn requests(w: &World, method: &str, path: &str) -> usize {
+    w.heroku_requests(method, path)
+        .iter()
+        .filter(|r| r.path == path)
+        .count()
 }
 
 #[test]
 fn staging_then_production_is_announced_once_for_each() {
-    let job = Job::new("pipeline-ok", &[PRODUCTION]);
-    let staging_before = job.current(STAGING);
-    let production_before = job.current(PRODUCTION);
+    let (w, live, new) = world("pipeline-ok", &[PRODUCTION]);
+    let staging_before = w.current_version(STAGING);
+    let production_before = w.current_version(PRODUCTION);
 
-    let run = job.step(&["deploy", "--app", STAGING], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let run = job.step(&["verify"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains(&format!("Verifying v{} of {STAGING}", staging_before + 1)),
-        "{run:?}"
+    let run = step(&w, &["deploy", "--app", STAGING], &[]);
+    run.code(0);
+    let run = step(&w, &["verify"], &[]);
+    run.code(0);
+    run.stdout_has(&format!("Verifying v{} of {STAGING}", staging_before + 1));
+    let run = step(&w, &["notify"], &[]);
+    run.code(0);
+
+    let run = step(
+        &w,
+        &["promote", "--from", STAGING, "--app", PRODUCTION],
+        &[],
     );
-    let run = job.step(&["notify"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-
-    let run = job.step(&["promote", "--from", STAGING, "--app", PRODUCTION], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Pipeline promotion"), "{run:?}");
-    let run = job.step(&["verify"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    run.code(0);
+    run.stdout_has("Pipeline promotion");
+    let run = step(&w, &["verify"], &[]);
+    run.code(0);
     assert!(
         run.stdout.contains(&format!(
             "Verifying v{} of {PRODUCTION}",
@@ -146,15 +94,11 @@ fn staging_then_production_is_announced_once_for_each() {
         )),
         "verify follows the promotion: {run:?}"
     );
-    let run = job.step(&["notify"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("Posted to Slack through the incoming webhook: succeeded at verify (shop)"),
-        "{run:?}"
-    );
+    let run = step(&w, &["notify"], &[]);
+    run.code(0);
+    run.stdout_has("Posted to Slack through the incoming webhook: succeeded at verify (shop)");
 
-    let messages = job.messages();
+    let messages = deploys_channel(&w);
     let headlines: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(
         headlines,
@@ -193,12 +137,12 @@ fn staging_then_production_is_announced_once_for_each() {
         "production's message lists production's steps: {production}"
     );
     assert_eq!(
-        job.requests("POST", &format!("/apps/{PRODUCTION}/builds")),
+        requests(&w, "POST", &format!("/apps/{PRODUCTION}/builds")),
         0,
         "production gets staging's slug, not a second build"
     );
 
-    let state = job.state();
+    let state = w.state();
     let steps: Vec<(String, String)> = state["steps"]
         .as_array()
         .unwrap()
@@ -224,51 +168,52 @@ fn staging_then_production_is_announced_once_for_each() {
     assert_eq!(steps, expected);
     assert_eq!(state["apps"][STAGING]["change"]["kind"], "deploy");
     assert_eq!(state["apps"][PRODUCTION]["change"]["kind"], "promote");
-    assert_eq!(
-        state["apps"][PRODUCTION]["change"]["commit"],
-        job.new.as_str()
-    );
+    assert_eq!(state["apps"][PRODUCTION]["change"]["commit"], new.as_str());
     assert_eq!(
         state["apps"][PRODUCTION]["change"]["previous_release"]["commit"],
-        job.live.as_str()
+        live.as_str()
     );
     assert_eq!(state["apps"][PRODUCTION]["verify"]["passed"], true);
     assert_eq!(
         state["apps"][PRODUCTION]["notes"]["commits"][0]["sha"],
-        job.new.as_str()
+        new.as_str()
     );
 }
 
 #[test]
 fn a_production_crash_is_reported_as_production_with_its_releases_and_the_mention() {
-    let job = Job::new("pipeline-crash", &[PRODUCTION]);
-    let before = job.current(PRODUCTION);
-    for step in [
+    let (w, _, _) = world("pipeline-crash", &[PRODUCTION]);
+    let before = w.current_version(PRODUCTION);
+    for args in [
         vec!["deploy", "--app", STAGING],
         vec!["verify"],
         vec!["notify"],
     ] {
-        let run = job.step(&step, &[]);
-        assert_eq!(run.code, 0, "{step:?}: {run:?}");
+        let run = step(&w, &args, &[]);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
     }
-    job.heroku.script_next_dyno_boot(
+    w.heroku().script_next_dyno_boot(
         PRODUCTION,
         DynoBoot::crash_after(Duration::from_millis(100)),
     );
-    let run = job.step(&["promote", "--from", STAGING, "--app", PRODUCTION], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let run = job.step(&["verify", "--rollback-on-failure"], &[]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("crashed"), "{run:?}");
+    let run = step(
+        &w,
+        &["promote", "--from", STAGING, "--app", PRODUCTION],
+        &[],
+    );
+    run.code(0);
+    let run = step(&w, &["verify", "--rollback-on-failure"], &[]);
+    run.code(1);
+    run.stderr_has("crashed");
     assert_eq!(
-        job.current(PRODUCTION),
+        w.current_version(PRODUCTION),
         before + 2,
         "the rollback release is live"
     );
-    let run = job.step(&["notify", "--mention-on-failure", "@here"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = step(&w, &["notify", "--mention-on-failure", "@here"], &[]);
+    run.code(0);
 
-    let messages = job.messages();
+    let messages = deploys_channel(&w);
     assert_eq!(
         messages.len(),
         2,
@@ -295,87 +240,92 @@ fn a_production_crash_is_reported_as_production_with_its_releases_and_the_mentio
     );
 
     // The next job skips by the rollback guard: continuous deployment is paused.
-    std::fs::remove_file(job.state_path()).unwrap();
-    let run = job.step(&["promote", "--from", STAGING, "--app", PRODUCTION], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Rollback to"), "{run:?}");
+    std::fs::remove_file(w.state_path()).unwrap();
+    let run = step(
+        &w,
+        &["promote", "--from", STAGING, "--app", PRODUCTION],
+        &[],
+    );
+    run.code(0);
+    run.stdout_has("Rollback to");
 }
 
 #[test]
 fn a_skipped_staging_deploy_skips_the_promotion_and_says_why() {
-    let job = Job::new("pipeline-skip", &[PRODUCTION]);
-    let run = job.step(&["deploy", "--app", STAGING, "--ref", &job.live], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("already live"), "{run:?}");
-    let run = job.step(
+    let (w, live, _) = world("pipeline-skip", &[PRODUCTION]);
+    let run = step(&w, &["deploy", "--app", STAGING, "--ref", &live], &[]);
+    run.code(0);
+    run.stdout_has("already live");
+    let run = step(
+        &w,
         &[
-            "promote", "--from", STAGING, "--app", PRODUCTION, "--ref", &job.live,
+            "promote", "--from", STAGING, "--app", PRODUCTION, "--ref", &live,
         ],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains(&format!(
-            "Skipped: the deploy of {STAGING} skipped this run ({} is already live as v",
-            &job.live[..7]
-        )) && run.stdout.contains("), so there is nothing new to promote"),
-        "{run:?}"
-    );
-    assert_eq!(job.requests("POST", "/pipeline-promotions"), 0);
+    run.code(0);
+    run.stdout_has(&format!(
+        "Skipped: the deploy of {STAGING} skipped this run ({} is already live as v",
+        &live[..7]
+    ))
+    .stdout_has("), so there is nothing new to promote");
+    assert_eq!(requests(&w, "POST", "/pipeline-promotions"), 0);
 
     // Another app's deploy does not depend on staging's, so it is not skipped.
-    let run = job.step(&["deploy", "--app", PRODUCTION], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Released v"), "{run:?}");
-    assert_eq!(step_record(&job.state(), "deploy")["outcome"], "done");
+    let run = step(&w, &["deploy", "--app", PRODUCTION], &[]);
+    run.code(0);
+    run.stdout_has("Released v");
+    assert_eq!(step_record(&w.state(), "deploy")["outcome"], "done");
 }
 
 #[test]
 fn a_promotion_to_several_apps_fails_naming_the_app_and_the_state_of_the_others() {
-    let job = Job::new("pipeline-multi", &[PRODUCTION, EU]);
-    let eu_before = job.current(EU);
-    let run = job.step(&["deploy", "--app", STAGING], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    job.heroku.set_release_phase(
+    let (w, _, _) = world("pipeline-multi", &[PRODUCTION, EU]);
+    let eu_before = w.current_version(EU);
+    let run = step(&w, &["deploy", "--app", STAGING], &[]);
+    run.code(0);
+    w.heroku().set_release_phase(
         EU,
         Some(Script::fail([
             "Running release command...",
             "migration failed: lock timeout",
         ])),
     );
-    let run = job.step(
+    let run = step(
+        &w,
         &[
             "promote", "--from", STAGING, "--app", PRODUCTION, "--app", EU,
         ],
         &[],
     );
-    assert_eq!(run.code, 1, "{run:?}");
-    let production_now = job.current(PRODUCTION);
+    run.code(1);
+    let production_now = w.current_version(PRODUCTION);
     let expected = format!(
         "promotion failed on {EU}: release v{} (release",
         eu_before + 1
     );
-    assert!(run.stderr.contains(&expected), "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
-            "meanwhile {PRODUCTION} is live on v{production_now}"
-        )),
-        "{run:?}"
-    );
+    run.stderr_has(&expected);
+    run.stderr_has(&format!(
+        "meanwhile {PRODUCTION} is live on v{production_now}"
+    ));
     assert_eq!(
-        job.requests("POST", "/pipeline-promotions"),
+        requests(&w, "POST", "/pipeline-promotions"),
         1,
         "one promotion"
     );
-    assert_eq!(job.current(EU), eu_before, "the EU app keeps what was live");
+    assert_eq!(
+        w.current_version(EU),
+        eu_before,
+        "the EU app keeps what was live"
+    );
 
     // verify and notify take the promotion's apps, one message each.
-    let run = job.step(&["verify"], &[]);
-    assert!(run.stdout.contains(&format!("of {PRODUCTION}")), "{run:?}");
-    assert!(run.stdout.contains(&format!("of {EU}")), "{run:?}");
-    let run = job.step(&["notify"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let headlines: Vec<String> = job.messages().iter().map(|m| m.text.clone()).collect();
+    let run = step(&w, &["verify"], &[]);
+    run.stdout_has(&format!("of {PRODUCTION}"));
+    run.stdout_has(&format!("of {EU}"));
+    let run = step(&w, &["notify"], &[]);
+    run.code(0);
+    let headlines: Vec<String> = deploys_channel(&w).iter().map(|m| m.text.clone()).collect();
     assert_eq!(headlines.len(), 2, "{headlines:?}");
     assert!(
         headlines[0].starts_with(&format!(
@@ -394,22 +344,18 @@ fn a_promotion_to_several_apps_fails_naming_the_app_and_the_state_of_the_others(
 
 #[test]
 fn github_actions_gets_the_web_url_and_notes_without_a_secret() {
-    let job = Job::new("pipeline-outputs", &[PRODUCTION]);
-    let output = job.repo.path().join("github-output");
-    let output_path = output.to_str().unwrap().to_string();
+    let (w, _, _) = world("pipeline-outputs", &[PRODUCTION]);
     let gha = [
-        ("GITHUB_ACTIONS", "true"),
-        ("GITHUB_OUTPUT", output_path.as_str()),
         ("GITHUB_RUN_ID", "77"),
         ("GITHUB_RUN_ATTEMPT", "1"),
         ("GITHUB_JOB", "deploy"),
     ];
-    let run = job.step(
-        &["notes", "--app", PRODUCTION, "--format", "markdown"],
-        &gha,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    let key = job.heroku.api_key();
+    let run = job_step(&w, &["notes", "--app", PRODUCTION, "--format", "markdown"])
+        .github_actions()
+        .envs(gha)
+        .run();
+    run.code(0);
+    let key = w.heroku().api_key();
     assert!(
         !run.stdout.contains("::") && !run.stdout.contains(key),
         "standard output is the notes alone: {run:?}"
@@ -418,7 +364,7 @@ fn github_actions_gets_the_web_url_and_notes_without_a_secret() {
         run.stderr.contains("::add-mask::"),
         "the mask still reaches the runner: {run:?}"
     );
-    let outputs = std::fs::read_to_string(&output).unwrap();
+    let outputs = run.outputs_text();
     assert!(
         outputs.contains("Say \"hello\" on the home page (#7)"),
         "{outputs}"
@@ -429,16 +375,16 @@ fn github_actions_gets_the_web_url_and_notes_without_a_secret() {
         "{outputs}"
     );
 
-    std::fs::write(&output, "").unwrap();
-    for step in [
+    let mut outputs = String::new();
+    for args in [
         vec!["deploy", "--app", STAGING],
         vec!["promote", "--from", STAGING, "--app", PRODUCTION],
         vec!["verify"],
     ] {
-        let run = job.step(&step, &gha);
-        assert_eq!(run.code, 0, "{step:?}: {run:?}");
+        let run = job_step(&w, &args).github_actions().envs(gha).run();
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        outputs.push_str(run.outputs_text());
     }
-    let outputs = std::fs::read_to_string(&output).unwrap();
     let urls: Vec<&str> = outputs
         .lines()
         .filter_map(|l| l.strip_prefix("web-url="))
@@ -457,17 +403,15 @@ fn github_actions_gets_the_web_url_and_notes_without_a_secret() {
 
 #[test]
 fn through_the_web_api_each_app_has_its_own_message_and_only_the_failing_one_a_reply() {
-    let job = Job::new("pipeline-bot", &[PRODUCTION]);
-    let token = job.slack.bot_token().to_string();
-    let api = job.slack.api_url();
-    let bot = [
+    let (w, _, _) = world("pipeline-bot", &[PRODUCTION]);
+    let bot_env = w.slack_bot_env();
+    let mut bot = vec![
         ("SLACK_WEBHOOK_URL", ""),
-        ("SLACK_BOT_TOKEN", token.as_str()),
-        ("SHIPLINE_SLACK_API_URL", api.as_str()),
         ("SHIPLINE_CHANNEL", DEPLOYS),
         ("SHIPLINE_MENTION_ON_FAILURE", "<!subteam^S0ONCALL>"),
     ];
-    for step in [
+    bot.extend(bot_env.iter().map(|(k, v)| (*k, v.as_str())));
+    for args in [
         vec!["deploy", "--app", STAGING],
         vec!["notify"],
         vec!["verify"],
@@ -475,10 +419,10 @@ fn through_the_web_api_each_app_has_its_own_message_and_only_the_failing_one_a_r
         vec!["promote", "--from", STAGING, "--app", PRODUCTION],
         vec!["notify"],
     ] {
-        let run = job.step(&step, &bot);
-        assert_eq!(run.code, 0, "{step:?}: {run:?}");
+        let run = step(&w, &args, &bot);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
     }
-    let messages = job.messages();
+    let messages = deploys_channel(&w);
     assert_eq!(messages.len(), 2, "one message per app, updated in place");
     let (staging, production) = (&messages[0], &messages[1]);
     assert!(staging
@@ -493,7 +437,7 @@ fn through_the_web_api_each_app_has_its_own_message_and_only_the_failing_one_a_r
         .text
         .starts_with(":white_check_mark: Deployed shop to production"));
     assert!(staging.replies.is_empty() && production.replies.is_empty());
-    let state = job.state();
+    let state = w.state();
     assert_ne!(
         state["slack"]["messages"][STAGING]["ts"],
         state["slack"]["messages"][PRODUCTION]["ts"]
@@ -501,9 +445,9 @@ fn through_the_web_api_each_app_has_its_own_message_and_only_the_failing_one_a_r
 
     // A later step of the job fails (the action passes `job.status`): production's message
     // turns red and only its thread gets the on-call reply.
-    let run = job.step(&["notify", "--status", "failed"], &bot);
-    assert_eq!(run.code, 0, "{run:?}");
-    let messages = job.messages();
+    let run = step(&w, &["notify", "--status", "failed"], &bot);
+    run.code(0);
+    let messages = deploys_channel(&w);
     assert_eq!(messages.len(), 2);
     assert!(
         messages[1]

@@ -80,6 +80,17 @@ impl World {
         world.with_env("SLACK_WEBHOOK_URL", url)
     }
 
+    /// The variables a CI configuration sets to post through Slack's Web API as a bot (the
+    /// token and, for the sandbox, the API's URL), for the steps that choose the bot over the
+    /// webhook; a channel is still theirs to give.
+    pub fn slack_bot_env(&self) -> [(&'static str, String); 2] {
+        let slack = self.slack();
+        [
+            ("SLACK_BOT_TOKEN", slack.bot_token().to_string()),
+            ("SHIPLINE_SLACK_API_URL", slack.api_url()),
+        ]
+    }
+
     /// Starts a scriptable HTTP target for health checks.
     pub fn with_target(mut self) -> World {
         self.target = Some(Target::start());
@@ -223,6 +234,14 @@ impl World {
             .into_iter()
             .find(|r| r["current"] == true)
             .expect("a current release")
+    }
+
+    /// The version number of the release of `app` that Heroku serves now.
+    #[track_caller]
+    pub fn current_version(&self, app: &str) -> u64 {
+        self.current_release(app)["version"]
+            .as_u64()
+            .expect("a release version")
     }
 
     /// The commit Heroku records for `app`'s current slug, looking in the slugs of `app` and
