@@ -5,40 +5,17 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{git_command, shipline, Repo, Run, TempDir};
+use common::{git_command, Repo, Run, TempDir, World};
 use serde_json::Value;
-use shipline_sandbox::{GitHub, Heroku};
+use shipline_sandbox::GitHub;
 
-/// Runs git in `dir` and returns its standard output, trimmed.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_command(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// Commits in `dir` with the given committer and author date (unix seconds).
-fn commit_at(dir: &Path, message: &str, date: u64) -> String {
-    let date = format!("{date} +0000");
-    let out = git_command(dir)
-        .env("GIT_AUTHOR_DATE", &date)
-        .env("GIT_COMMITTER_DATE", &date)
-        .args(["commit", "-q", "--allow-empty", "-m", message])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    git(dir, &["rev-parse", "HEAD"])
-}
-
-fn notes(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut all = vec!["notes"];
-    all.extend_from_slice(args);
-    shipline(dir, &all, env)
+/// `shipline notes ARGS` in the job's working directory, with the world's variables and
+/// `env`.
+fn notes(w: &World, args: &[&str], env: &[(&str, &str)]) -> Run {
+    w.shipline(["notes"])
+        .args(args)
+        .envs(env.iter().copied())
+        .run()
 }
 
 fn json(run: &Run) -> Value {
@@ -56,83 +33,65 @@ fn shas(list: &Value) -> Vec<String> {
 }
 
 /// `git log --reverse <flags> --format=%H range`, as a list.
-fn git_log(dir: &Path, flags: &[&str], range: &str) -> Vec<String> {
+fn git_log(repo: &Repo, flags: &[&str], range: &str) -> Vec<String> {
     let mut args = vec!["log", "--reverse", "--format=%H"];
     args.extend_from_slice(flags);
     args.push(range);
-    git(dir, &args)
+    repo.git(&args)
         .lines()
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect()
 }
 
-/// main: base ← a ← merge(PR #12: b1 ← b2) ← c (#13); the feature branch's dates are out of
-/// order with main's.
+/// The commits of [`history`] that tests name.
 struct History {
-    repo: Repo,
     base: String,
     tip: String,
     merge: String,
 }
 
-fn history(name: &str) -> History {
-    let repo = Repo::new(name);
-    let dir = repo.path().to_path_buf();
-    let base = commit_at(&dir, "Initial commit", 1_790_000_000);
-    commit_at(
-        &dir,
+/// Makes the job's repository main: base ← a ← merge(PR #12: b1 ← b2) ← c (#13); the
+/// feature branch's dates are out of order with main's.
+fn history(w: &World) -> History {
+    let repo = w.repo();
+    let base = repo.commit_at("Initial commit", 1_790_000_000);
+    repo.commit_at(
         "Add the cart\n\nWith a body\n\n  indented line",
         1_790_000_600,
     );
-    git(&dir, &["checkout", "-q", "-b", "feature"]);
+    repo.git(&["checkout", "-q", "-b", "feature"]);
     // Older than main's last commit: git orders by date, not by branch.
-    commit_at(&dir, "Feature step one", 1_790_000_100);
-    commit_at(&dir, "Feature step two <b>*bold*</b>", 1_790_000_900);
-    git(&dir, &["checkout", "-q", "main"]);
-    let date = "1790001200 +0000";
-    let out = git_command(&dir)
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .args([
+    repo.commit_at("Feature step one", 1_790_000_100);
+    repo.commit_at("Feature step two <b>*bold*</b>", 1_790_000_900);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git_at(
+        1_790_001_200,
+        &[
             "merge",
             "-q",
             "--no-ff",
             "feature",
             "-m",
             "Merge pull request #12 from acme/feature\n\nAdd the feature",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let merge = git(&dir, &["rev-parse", "HEAD"]);
-    let tip = commit_at(&dir, "Fix the total (#13)", 1_790_001_800);
-    git(
-        &dir,
-        &["remote", "add", "origin", "git@github.com:acme/shop.git"],
-    );
-    History {
-        repo,
-        base,
-        tip,
-        merge,
-    }
+    let merge = repo.git(&["rev-parse", "HEAD"]);
+    let tip = repo.commit_at("Fix the total (#13)", 1_790_001_800);
+    repo.git(&["remote", "add", "origin", "git@github.com:acme/shop.git"]);
+    History { base, tip, merge }
 }
 
 #[test]
 fn forward_range_equals_git_log_field_by_field() {
-    let h = history("notes-forward");
-    let dir = h.repo.path();
+    let w = World::new("notes-forward");
+    let h = history(&w);
     let run = notes(
-        dir,
+        &w,
         &["--from", &h.base, "--to", "main", "--format", "json"],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.code(0);
     let j = json(&run);
     assert_eq!(j["version"], 1);
     assert_eq!(j["range"], "forward");
@@ -150,7 +109,10 @@ fn forward_range_equals_git_log_field_by_field() {
         .as_str()
     );
     let range = format!("{}..{}", h.base, h.tip);
-    assert_eq!(shas(&j["commits"]), git_log(dir, &["--no-merges"], &range));
+    assert_eq!(
+        shas(&j["commits"]),
+        git_log(w.repo(), &["--no-merges"], &range)
+    );
     assert_eq!(
         j["commits"].as_array().unwrap().len(),
         4,
@@ -159,7 +121,7 @@ fn forward_range_equals_git_log_field_by_field() {
     for entry in j["commits"].as_array().unwrap() {
         let sha = entry["sha"].as_str().unwrap();
         let field = |format: &str| {
-            let out = git_command(dir)
+            let out = git_command(w.path())
                 .args(["log", "-1", &format!("--format={format}"), sha])
                 .output()
                 .unwrap();
@@ -184,29 +146,28 @@ fn forward_range_equals_git_log_field_by_field() {
 
 #[test]
 fn text_and_markdown_say_the_case_and_list_oldest_first() {
-    let h = history("notes-formats");
-    let dir = h.repo.path();
-    let text = notes(dir, &["--from", &h.base], &[]);
-    assert_eq!(text.code, 0, "{text:?}");
+    let w = World::new("notes-formats");
+    let h = history(&w);
+    let text = notes(&w, &["--from", &h.base], &[]);
+    text.code(0);
     let lines: Vec<&str> = text.stdout.lines().collect();
     assert_eq!(
         lines[0],
         format!("Shipping 4 commits ({}..{})", &h.base[..7], &h.tip[..7])
     );
-    let subjects: Vec<String> = git(
-        dir,
-        &[
+    let subjects: Vec<String> = w
+        .repo()
+        .git(&[
             "log",
             "--reverse",
             "--no-merges",
             "--format=%h %s (%an)",
             "--abbrev=7",
             &format!("{}..HEAD", h.base),
-        ],
-    )
-    .lines()
-    .map(str::to_string)
-    .collect();
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(lines[1..5], subjects[..]);
     assert_eq!(
         lines[5],
@@ -216,8 +177,8 @@ fn text_and_markdown_say_the_case_and_list_oldest_first() {
         )
     );
 
-    let md = notes(dir, &["--from", &h.base, "--format", "markdown"], &[]);
-    assert_eq!(md.code, 0, "{md:?}");
+    let md = notes(&w, &["--from", &h.base, "--format", "markdown"], &[]);
+    md.code(0);
     assert!(
         md.stdout.starts_with("**Shipping 4 commits (")
             && md
@@ -241,20 +202,20 @@ fn text_and_markdown_say_the_case_and_list_oldest_first() {
 
 #[test]
 fn first_parent_lists_the_merges_of_main() {
-    let h = history("notes-first-parent");
-    let dir = h.repo.path();
+    let w = World::new("notes-first-parent");
+    let h = history(&w);
     let run = notes(
-        dir,
+        &w,
         &["--from", &h.base, "--first-parent", "--format", "json"],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.code(0);
     let j = json(&run);
     assert_eq!(j["first_parent"], true);
     let range = format!("{}..{}", h.base, h.tip);
     assert_eq!(
         shas(&j["commits"]),
-        git_log(dir, &["--first-parent"], &range)
+        git_log(w.repo(), &["--first-parent"], &range)
     );
     let merge = j["commits"]
         .as_array()
@@ -269,15 +230,15 @@ fn first_parent_lists_the_merges_of_main() {
 
 #[test]
 fn same_commit_is_nothing_to_ship() {
-    let h = history("notes-same");
-    let dir = h.repo.path();
-    let run = notes(dir, &["--from", "main", "--to", &h.tip], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let w = World::new("notes-same");
+    let h = history(&w);
+    let run = notes(&w, &["--from", "main", "--to", &h.tip], &[]);
+    run.code(0);
     assert_eq!(
         run.stdout,
         format!("Nothing to ship: {} is already live\n", &h.tip[..7])
     );
-    let j = json(&notes(dir, &["--from", &h.tip, "--format", "json"], &[]));
+    let j = json(&notes(&w, &["--from", &h.tip, "--format", "json"], &[]));
     assert_eq!(j["range"], "same");
     assert_eq!(j["commits"], serde_json::json!([]));
     assert!(j.get("compare_url").is_none());
@@ -285,20 +246,23 @@ fn same_commit_is_nothing_to_ship() {
 
 #[test]
 fn going_backwards_lists_what_would_be_removed() {
-    let h = history("notes-backward");
-    let dir = h.repo.path();
+    let w = World::new("notes-backward");
+    let h = history(&w);
     let run = notes(
-        dir,
+        &w,
         &["--from", &h.tip, "--to", &h.base, "--format", "json"],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.code(0);
     let j = json(&run);
     assert_eq!(j["range"], "backward");
     assert_eq!(j["commits"], serde_json::json!([]));
     let range = format!("{}..{}", h.base, h.tip);
-    assert_eq!(shas(&j["removed"]), git_log(dir, &["--no-merges"], &range));
-    let text = notes(dir, &["--from", &h.tip, "--to", &h.base], &[]);
+    assert_eq!(
+        shas(&j["removed"]),
+        git_log(w.repo(), &["--no-merges"], &range)
+    );
+    let text = notes(&w, &["--from", &h.tip, "--to", &h.base], &[]);
     assert!(
         text.stdout.starts_with(&format!(
             "Going backwards: {} is an ancestor of the live {}; 4 commits would be removed\n",
@@ -312,21 +276,24 @@ fn going_backwards_lists_what_would_be_removed() {
 
 #[test]
 fn diverged_history_lists_both_sides_labelled() {
-    let h = history("notes-diverged");
-    let dir = h.repo.path();
-    git(dir, &["checkout", "-q", "-b", "rewritten", &h.merge]);
-    let rewritten = commit_at(dir, "Fix the total differently", 1_790_002_000);
+    let w = World::new("notes-diverged");
+    let h = history(&w);
+    w.repo()
+        .git(&["checkout", "-q", "-b", "rewritten", &h.merge]);
+    let rewritten = w
+        .repo()
+        .commit_at("Fix the total differently", 1_790_002_000);
     let run = notes(
-        dir,
+        &w,
         &["--from", &h.tip, "--to", &rewritten, "--format", "json"],
         &[],
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    run.code(0);
     let j = json(&run);
     assert_eq!(j["range"], "diverged");
     assert_eq!(shas(&j["commits"]), vec![rewritten.clone()]);
     assert_eq!(shas(&j["removed"]), vec![h.tip.clone()]);
-    let text = notes(dir, &["--from", &h.tip, "--to", &rewritten], &[]);
+    let text = notes(&w, &["--from", &h.tip, "--to", &rewritten], &[]);
     assert_eq!(
         text.stdout.lines().take(5).collect::<Vec<_>>(),
         vec![
@@ -343,73 +310,53 @@ fn diverged_history_lists_both_sides_labelled() {
     );
 }
 
-/// An origin with `n` commits on main (every 10th one a merge of a side branch), and a
-/// clone of it at depth 1.
-fn origin_and_shallow_clone(
-    tmp: &TempDir,
-    n: usize,
-) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
-    let origin = tmp.path.join("origin");
-    std::fs::create_dir_all(&origin).unwrap();
-    git(&origin, &["init", "-q", "-b", "main"]);
+/// An origin with `n` commits on main (every 10th one a merge of a side branch), cloned at
+/// depth 1 into the job's working directory, as CI checkouts are; with the origin and its
+/// commits on main.
+fn origin_and_shallow_clone(w: &World, n: usize) -> (Repo, Vec<String>) {
+    let origin = Repo::new("origin");
     let mut ids = Vec::new();
     for i in 0..n {
         let date = 1_790_000_000 + (i as u64) * 60;
         if i % 10 == 9 {
-            git(&origin, &["checkout", "-q", "-b", &format!("side{i}")]);
-            commit_at(&origin, &format!("Side work {i}"), date - 30);
-            git(&origin, &["checkout", "-q", "main"]);
-            let stamp = format!("{date} +0000");
-            let out = git_command(&origin)
-                .env("GIT_AUTHOR_DATE", &stamp)
-                .env("GIT_COMMITTER_DATE", &stamp)
-                .args([
+            origin.git(&["checkout", "-q", "-b", &format!("side{i}")]);
+            origin.commit_at(&format!("Side work {i}"), date - 30);
+            origin.git(&["checkout", "-q", "main"]);
+            origin.git_at(
+                date,
+                &[
                     "merge",
                     "-q",
                     "--no-ff",
                     &format!("side{i}"),
                     "-m",
                     &format!("Merge pull request #{i} from acme/side{i}"),
-                ])
-                .output()
-                .unwrap();
-            assert!(out.status.success());
-            ids.push(git(&origin, &["rev-parse", "HEAD"]));
+                ],
+            );
+            ids.push(origin.git(&["rev-parse", "HEAD"]));
         } else {
-            ids.push(commit_at(
-                &origin,
-                &format!("Commit {i} (#{})", 1000 + i),
-                date,
-            ));
+            ids.push(origin.commit_at(&format!("Commit {i} (#{})", 1000 + i), date));
         }
     }
-    let clone = tmp.path.join("clone");
-    git(
-        &tmp.path,
-        &[
-            "clone",
-            "-q",
-            "--depth",
-            "1",
-            &format!("file://{}", origin.display()),
-            clone.to_str().unwrap(),
-        ],
-    );
-    (origin, clone, ids)
+    w.repo().git(&[
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        &format!("file://{}", origin.path().display()),
+        ".",
+    ]);
+    (origin, ids)
 }
 
 #[test]
 fn shallow_clone_is_deepened_from_its_remote() {
-    let tmp = TempDir::new("notes-deepen");
-    let (origin, clone, ids) = origin_and_shallow_clone(&tmp, 160);
+    let w = World::without_git("notes-deepen");
+    let (origin, ids) = origin_and_shallow_clone(&w, 160);
     let from = &ids[120];
-    let run = notes(&clone, &["--from", from, "--format", "json"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("Deepening the shallow clone by 100 commits from origin"),
-        "{run:?}"
-    );
+    let run = notes(&w, &["--from", from, "--format", "json"], &[]);
+    run.code(0);
+    run.stderr_has("Deepening the shallow clone by 100 commits from origin");
     let j = json(&run);
     assert_eq!(j["range"], "forward");
     assert_eq!(j["source"], "git");
@@ -419,14 +366,14 @@ fn shallow_clone_is_deepened_from_its_remote() {
     assert_eq!(shas(&j["commits"]), expected);
     assert_eq!(
         shas(&j["commits"]),
-        git_log(&clone, &["--no-merges"], &range)
+        git_log(w.repo(), &["--no-merges"], &range)
     );
     assert!(
-        clone.join(".git/shallow").exists(),
+        w.path().join(".git/shallow").exists(),
         "40 commits back must not download the whole history"
     );
     let fp = json(&notes(
-        &clone,
+        &w,
         &["--from", from, "--first-parent", "--format", "json"],
         &[],
     ));
@@ -444,30 +391,33 @@ const NO_HTTPS: [(&str, &str); 3] = [
     ("GIT_CONFIG_VALUE_0", "never"),
 ];
 
+/// Points the clone's `origin` at github.com, as a CI checkout's is: with [`NO_HTTPS`], git
+/// cannot deepen from it and only GitHub's API can tell the commits.
+fn origin_on_github(w: &World) {
+    w.repo().git(&[
+        "remote",
+        "set-url",
+        "origin",
+        "https://github.com/acme/shop.git",
+    ]);
+}
+
 #[test]
 fn shallow_clone_that_cannot_be_deepened_asks_github() {
-    let tmp = TempDir::new("notes-github");
-    let (origin, clone, ids) = origin_and_shallow_clone(&tmp, 30);
-    git(
-        &clone,
-        &[
-            "remote",
-            "set-url",
-            "origin",
-            "https://github.com/acme/shop.git",
-        ],
-    );
+    let w = World::without_git("notes-github");
+    let (origin, ids) = origin_and_shallow_clone(&w, 30);
+    origin_on_github(&w);
     let github = GitHub::start();
-    github.add_repo("acme/shop", &origin);
+    github.add_repo("acme/shop", origin.path());
     github.set_page_cap(4);
     let url = github.url();
     let mut env = NO_HTTPS.to_vec();
     env.push(("GITHUB_TOKEN", github.token()));
     env.push(("GITHUB_API_URL", &url));
     let from = &ids[5];
-    let run = notes(&clone, &["--from", from, "--format", "json"], &env);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("Asking GitHub to compare"), "{run:?}");
+    let run = notes(&w, &["--from", from, "--format", "json"], &env);
+    run.code(0);
+    run.stderr_has("Asking GitHub to compare");
     assert!(!run.log().contains(github.token()), "the token never shows");
     let j = json(&run);
     assert_eq!(j["source"], "github");
@@ -515,17 +465,13 @@ fn shallow_clone_that_cannot_be_deepened_asks_github() {
 
     // Live is newer than the clone (a later build deployed first): going backwards, from
     // GitHub too.
-    let newer = commit_at(&origin, "Deployed by a later build", 1_790_100_000);
-    let back = json(&notes(
-        &clone,
-        &["--from", &newer, "--format", "json"],
-        &env,
-    ));
+    let newer = origin.commit_at("Deployed by a later build", 1_790_100_000);
+    let back = json(&notes(&w, &["--from", &newer, "--format", "json"], &env));
     assert_eq!(back["source"], "github");
     assert_eq!(back["range"], "backward");
     assert_eq!(shas(&back["removed"]), vec![newer.clone()]);
     let fp = json(&notes(
-        &clone,
+        &w,
         &["--from", from, "--first-parent", "--format", "json"],
         &env,
     ));
@@ -537,19 +483,11 @@ fn shallow_clone_that_cannot_be_deepened_asks_github() {
 
 #[test]
 fn without_history_or_token_the_notes_are_unavailable_with_the_reason() {
-    let tmp = TempDir::new("notes-unavailable");
-    let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 5);
-    git(
-        &clone,
-        &[
-            "remote",
-            "set-url",
-            "origin",
-            "https://github.com/acme/shop.git",
-        ],
-    );
-    let run = notes(&clone, &["--from", &ids[1]], &NO_HTTPS);
-    assert_eq!(run.code, 1, "{run:?}");
+    let w = World::without_git("notes-unavailable");
+    let (_origin, ids) = origin_and_shallow_clone(&w, 5);
+    origin_on_github(&w);
+    let run = notes(&w, &["--from", &ids[1]], &NO_HTTPS);
+    run.code(1);
     let line = run.stdout.lines().next().unwrap_or_default().to_string();
     assert!(
         line.starts_with("Release notes unavailable: the live commit"),
@@ -562,13 +500,10 @@ fn without_history_or_token_the_notes_are_unavailable_with_the_reason() {
     ] {
         assert!(line.contains(says), "{says}: {line}");
     }
-    assert!(
-        run.stderr.contains("error: release notes unavailable"),
-        "{run:?}"
-    );
+    run.stderr_has("error: release notes unavailable");
 
     let j = json(&notes(
-        &clone,
+        &w,
         &["--from", &ids[1], "--format", "json"],
         &NO_HTTPS,
     ));
@@ -583,22 +518,19 @@ fn without_history_or_token_the_notes_are_unavailable_with_the_reason() {
     let mut env = NO_HTTPS.to_vec();
     env.push(("GITHUB_TOKEN", "ghs_wrongwrongwrong"));
     env.push(("GITHUB_API_URL", &url));
-    let run = notes(&clone, &["--from", &ids[1]], &env);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout.contains("answered 401: Bad credentials"),
-        "{run:?}"
-    );
-    assert!(!run.log().contains("ghs_wrongwrongwrong"), "{run:?}");
+    let run = notes(&w, &["--from", &ids[1]], &env);
+    run.code(1);
+    run.stdout_has("answered 401: Bad credentials");
+    run.log_lacks("ghs_wrongwrongwrong");
 }
 
 #[test]
 fn shallow_clone_without_remote_is_unavailable_and_says_so() {
-    let tmp = TempDir::new("notes-no-remote");
-    let (_origin, clone, ids) = origin_and_shallow_clone(&tmp, 5);
-    git(&clone, &["remote", "remove", "origin"]);
-    let run = notes(&clone, &["--from", &ids[1], "--format", "json"], &[]);
-    assert_eq!(run.code, 1, "{run:?}");
+    let w = World::without_git("notes-no-remote");
+    let (_origin, ids) = origin_and_shallow_clone(&w, 5);
+    w.repo().git(&["remote", "remove", "origin"]);
+    let run = notes(&w, &["--from", &ids[1], "--format", "json"], &[]);
+    run.code(1);
     let reason = json(&run)["unavailable"].as_str().unwrap().to_string();
     assert!(reason.contains("no `origin` remote"), "{reason}");
     assert!(reason.contains("not a github.com repository"), "{reason}");
@@ -606,56 +538,51 @@ fn shallow_clone_without_remote_is_unavailable_and_says_so() {
 
 #[test]
 fn app_starts_the_notes_at_the_commit_live_on_heroku() {
-    let h = history("notes-app");
-    let heroku = Heroku::start();
-    heroku.create_app("shop");
-    let env = [
-        ("HEROKU_API_KEY", heroku.api_key().to_string()),
-        ("SHIPLINE_HEROKU_API_URL", heroku.url()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = notes(h.repo.path(), &["--app", "shop"], &env);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout
-            .contains("shop's live release v1 has no commit recorded"),
-        "{run:?}"
-    );
+    let w = World::new("notes-app").with_heroku();
+    let h = history(&w);
+    w.heroku().create_app("shop");
+    let run = notes(&w, &["--app", "shop"], &[]);
+    run.code(1);
+    run.stdout_has("shop's live release v1 has no commit recorded");
 
-    heroku.seed_release("shop", &h.base, None);
-    let run = notes(h.repo.path(), &["--app", "shop", "--format", "json"], &env);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!("built from {}", &h.base[..7])),
-        "{run:?}"
-    );
+    w.heroku().seed_release("shop", &h.base, None);
+    let run = notes(&w, &["--app", "shop", "--format", "json"], &[]);
+    run.code(0);
+    run.stderr_has(&format!("built from {}", &h.base[..7]));
     let j = json(&run);
     assert_eq!(j["from"], h.base.as_str());
     assert_eq!(j["commits"].as_array().unwrap().len(), 4);
 
-    let run = notes(h.repo.path(), &["--app", "shop"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("HEROKU_API_KEY"), "{run:?}");
+    let run = w
+        .shipline(["notes", "--app", "shop"])
+        .without_env("HEROKU_API_KEY")
+        .without_env("SHIPLINE_HEROKU_API_URL")
+        .run();
+    run.code(2);
+    run.stderr_has("HEROKU_API_KEY");
 }
 
 #[test]
 fn bad_revisions_and_folders_are_usage_errors() {
-    let h = history("notes-usage");
-    let dir = h.repo.path();
-    let run = notes(dir, &["--from", &h.base, "--to", "no-such-branch"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
+    let w = World::new("notes-usage");
+    let h = history(&w);
+    let run = notes(&w, &["--from", &h.base, "--to", "no-such-branch"], &[]);
+    run.code(2);
     assert!(
         run.stderr.contains("no-such-branch") && run.stderr.contains("--to"),
         "{run:?}"
     );
-    let run = notes(dir, &["--from", "nope"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
+    let run = notes(&w, &["--from", "nope"], &[]);
+    run.code(2);
     assert!(
         run.stderr.contains("--from") && run.stderr.contains("40-character"),
         "{run:?}"
     );
     let elsewhere = TempDir::new("notes-not-a-repo");
-    let run = notes(&elsewhere.path, &["--from", &h.base], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("--dir"), "{run:?}");
+    let run = w
+        .shipline(["notes", "--from", &h.base])
+        .cwd(&elsewhere.path)
+        .run();
+    run.code(2);
+    run.stderr_has("--dir");
 }

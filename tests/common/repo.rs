@@ -64,13 +64,7 @@ impl Repo {
 
     /// Runs git in the repository and returns its trimmed standard output.
     pub fn git(&self, args: &[&str]) -> String {
-        let out = git_command(self.path()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        checked(git_command(self.path()), args)
     }
 
     /// Writes a file (creating folders).
@@ -80,24 +74,43 @@ impl Repo {
         std::fs::write(full, content).unwrap();
     }
 
-    /// Stages everything and commits; returns the full commit id.
+    /// Stages everything and commits, a minute after the previous commit; returns the full
+    /// commit id.
     pub fn commit(&self, message: &str) -> String {
         let t = self.tick.fetch_add(1, Ordering::SeqCst) + 1;
-        let date = format!("{} +0000", 1_790_000_000 + t * 60);
         self.git(&["add", "-A"]);
-        let out = git_command(self.path())
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .args(["commit", "-q", "--allow-empty", "-m", message])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.commit_at(message, 1_790_000_000 + t * 60)
+    }
+
+    /// Commits what is staged (perhaps nothing) with `date` (unix seconds) as author and
+    /// committer date; returns the full commit id. For histories whose dates matter: git
+    /// orders commits by date, so a branch's commits older than main's test the ordering.
+    pub fn commit_at(&self, message: &str, date: u64) -> String {
+        self.git_at(date, &["commit", "-q", "--allow-empty", "-m", message]);
         self.git(&["rev-parse", "HEAD"])
     }
+
+    /// Runs git as [`Repo::git`] does, with `date` (unix seconds) as the date of any commit
+    /// it makes (a merge, say).
+    pub fn git_at(&self, date: u64, args: &[&str]) -> String {
+        let date = format!("{date} +0000");
+        let mut git = git_command(self.path());
+        git.env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date);
+        checked(git, args)
+    }
+}
+
+/// Runs `git` with `args`, failing with git's own error when it fails (a test whose fixture
+/// did not build must not go on to check a wrong one); returns its trimmed standard output.
+fn checked(mut git: Command, args: &[&str]) -> String {
+    let out = git.args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A git command with a fixed identity and no user or system configuration.

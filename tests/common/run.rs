@@ -57,6 +57,13 @@ impl Shipline {
         self
     }
 
+    /// Unsets a variable the world gives every step: for a step run without a credential
+    /// that the job's other steps have (unset, which is not the same as empty to a user).
+    pub fn without_env(mut self, name: &str) -> Shipline {
+        self.env.retain(|(k, _)| k != name);
+        self
+    }
+
     /// Sets several variables, as [`Shipline::env`] does.
     pub fn envs<K: AsRef<str>, V: AsRef<str>>(
         mut self,
