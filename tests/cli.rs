@@ -3,24 +3,23 @@
 
 mod common;
 
-use common::{shipline, step_record, Repo, TempDir};
+use common::World;
 
 #[test]
 fn version_and_help() {
-    let dir = TempDir::new("help");
-    let run = shipline(&dir.path, &["--version"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let w = World::without_git("help");
+    let run = w.run(["--version"]);
+    run.code(0);
     assert_eq!(
         run.stdout,
         format!("shipline {}\n", env!("CARGO_PKG_VERSION"))
     );
 
-    let run = shipline(&dir.path, &["--help"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("deploy"), "{run:?}");
+    let run = w.run(["--help"]);
+    run.code(0).stdout_has("deploy");
 
-    let run = shipline(&dir.path, &["deploy", "--help"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = w.run(["deploy", "--help"]);
+    run.code(0);
     for flag in [
         "--app",
         "--ref",
@@ -38,8 +37,8 @@ fn version_and_help() {
     }
 
     // notify reads these; its help once forgot to say so.
-    let run = shipline(&dir.path, &["notify", "--help"], &[]);
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = w.run(["notify", "--help"]);
+    run.code(0);
     for var in ["SHIPLINE_FROM", "SHIPLINE_APP", "SHIPLINE_FIRST_PARENT"] {
         assert!(
             run.stdout.contains(var),
@@ -50,7 +49,7 @@ fn version_and_help() {
 
 #[test]
 fn usage_errors_exit_2_and_name_the_flag() {
-    let dir = TempDir::new("usage");
+    let w = World::without_git("usage");
     let cases: &[(&[&str], &str)] = &[
         (&["deploy", "--app", "shop", "--frobnicate"], "--frobnicate"),
         (&["deploy", "--app"], "--app needs a value"),
@@ -64,7 +63,7 @@ fn usage_errors_exit_2_and_name_the_flag() {
         (&[], "no command"),
     ];
     for (args, expected) in cases {
-        let run = shipline(&dir.path, args, &[]);
+        let run = w.run(*args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert!(
             run.stderr.contains(expected),
@@ -79,7 +78,7 @@ fn usage_errors_exit_2_and_name_the_flag() {
 
 #[test]
 fn a_duration_too_long_to_wait_is_refused_by_every_step_naming_the_flag_and_the_maximum() {
-    let dir = TempDir::new("huge-duration");
+    let w = World::without_git("huge-duration");
     let huge = "18446744073709551615";
     let steps: &[&[&str]] = &[
         &["deploy", "--app", "shop"],
@@ -96,94 +95,79 @@ fn a_duration_too_long_to_wait_is_refused_by_every_step_naming_the_flag_and_the_
             }
             let mut args = step.to_vec();
             args.extend_from_slice(&[flag, huge]);
-            let run = shipline(&dir.path, &args, &[]);
+            let run = w.run(&args);
             assert_eq!(run.code, 2, "{args:?}: {run:?}");
             assert!(
                 run.stderr.contains(flag) && run.stderr.contains("at most 24h"),
                 "{args:?}: {run:?}"
             );
-            assert!(!run.log().contains("panicked"), "{run:?}");
+            run.log_lacks("panicked");
         }
-        let run = shipline(&dir.path, step, &[("SHIPLINE_TIMEOUT", "9999999h")]);
+        let run = w.shipline(*step).env("SHIPLINE_TIMEOUT", "9999999h").run();
         assert_eq!(run.code, 2, "{step:?}: {run:?}");
-        assert!(run.stderr.contains("SHIPLINE_TIMEOUT"), "{run:?}");
+        run.stderr_has("SHIPLINE_TIMEOUT");
     }
 }
 
 #[test]
 fn a_malformed_duration_in_the_environment_names_the_variable() {
-    let dir = TempDir::new("env-duration");
-    let run = shipline(
-        &dir.path,
-        &["deploy", "--app", "shop"],
-        &[("SHIPLINE_TIMEOUT", "half an hour")],
-    );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("SHIPLINE_TIMEOUT"), "{run:?}");
+    let w = World::without_git("env-duration");
+    let run = w
+        .shipline(["deploy", "--app", "shop"])
+        .env("SHIPLINE_TIMEOUT", "half an hour")
+        .run();
+    run.code(2).stderr_has("SHIPLINE_TIMEOUT");
 }
 
 #[test]
 fn a_missing_api_key_is_a_configuration_error() {
-    let repo = Repo::new("no-key");
+    let w = World::new("no-key");
+    let repo = w.repo();
     repo.write("index.js", "console.log('hi')\n");
     repo.commit("first");
-    let run = shipline(repo.path(), &["deploy", "--app", "demo"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("HEROKU_API_KEY is not set"), "{run:?}");
+    let run = w.run(["deploy", "--app", "demo"]);
+    run.code(2).stderr_has("HEROKU_API_KEY is not set");
 }
 
 #[test]
 fn the_kill_switch_skips_in_ci_and_records_why() {
-    let repo = Repo::new("kill-switch");
-    repo.commit("first");
-    let run = shipline(
-        repo.path(),
-        &["deploy", "--app", "demo", "--enabled-by", "CD_ENABLED"],
-        &[("CI", "true"), ("CD_ENABLED", "false")],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("$CD_ENABLED is `false`"), "{run:?}");
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo.path().join(".shipline/state.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(step_record(&state, "deploy")["outcome"], "skipped");
-    assert!(step_record(&state, "deploy")["reason"]
-        .as_str()
-        .unwrap()
-        .contains("CD_ENABLED"));
+    let w = World::new("kill-switch");
+    w.repo().commit("first");
+    let run = w
+        .shipline(["deploy", "--app", "demo", "--enabled-by", "CD_ENABLED"])
+        .envs([("CI", "true"), ("CD_ENABLED", "false")])
+        .run();
+    run.code(0).stdout_has("$CD_ENABLED is `false`");
+    let deploy = run.step("deploy");
+    assert_eq!(deploy["outcome"], "skipped");
+    assert!(deploy["reason"].as_str().unwrap().contains("CD_ENABLED"));
 }
 
 #[test]
 fn not_a_repository_is_a_configuration_error_naming_the_path() {
-    let dir = TempDir::new("not-a-repo");
-    let run = shipline(
-        &dir.path,
-        &["deploy", "--app", "demo"],
-        &[("HEROKU_API_KEY", "k-123456789")],
-    );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("--dir"), "{run:?}");
-    assert!(!run.log().contains("k-123456789"), "{run:?}");
+    let w = World::without_git("not-a-repo");
+    let run = w
+        .shipline(["deploy", "--app", "demo"])
+        .env("HEROKU_API_KEY", "k-123456789")
+        .run();
+    run.code(2).stderr_has("--dir").log_lacks("k-123456789");
 }
 
 #[test]
 fn an_unknown_ref_is_a_configuration_error_naming_it() {
-    let repo = Repo::new("bad-ref");
-    repo.commit("first");
-    let run = shipline(
-        repo.path(),
-        &["deploy", "--app", "demo", "--ref", "no-such-branch"],
-        &[("HEROKU_API_KEY", "k-123456789")],
-    );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("no-such-branch"), "{run:?}");
+    let w = World::new("bad-ref");
+    w.repo().commit("first");
+    let run = w
+        .shipline(["deploy", "--app", "demo", "--ref", "no-such-branch"])
+        .env("HEROKU_API_KEY", "k-123456789")
+        .run();
+    run.code(2).stderr_has("no-such-branch");
 }
 
 #[test]
 fn a_state_file_shipline_did_not_write_is_an_error_and_is_left_as_it_was() {
-    let dir = TempDir::new("state-shape");
-    let state = dir.path.join(".shipline/state.json");
+    let w = World::without_git("state-shape");
+    let state = w.state_path();
     std::fs::create_dir_all(state.parent().unwrap()).unwrap();
     for text in [
         r#"{"deploy": 5}"#,
@@ -200,11 +184,10 @@ fn a_state_file_shipline_did_not_write_is_an_error_and_is_left_as_it_was() {
             &["deploy", "--app", "shop"][..],
         ] {
             std::fs::write(&state, text).unwrap();
-            let run = shipline(
-                &dir.path,
-                args,
-                &[("HEROKU_API_KEY", "k-123456"), ("SLACK_WEBHOOK_URL", "")],
-            );
+            let run = w
+                .shipline(args)
+                .envs([("HEROKU_API_KEY", "k-123456"), ("SLACK_WEBHOOK_URL", "")])
+                .run();
             assert_eq!(run.code, 1, "{text} {args:?}: {run:?}");
             assert!(
                 run.stderr.contains(".shipline/state.json")
@@ -218,7 +201,7 @@ fn a_state_file_shipline_did_not_write_is_an_error_and_is_left_as_it_was() {
 
 #[test]
 fn a_credential_is_never_sent_over_plain_http_beyond_this_machine() {
-    let dir = TempDir::new("cleartext");
+    let w = World::without_git("cleartext");
     let cases: &[(&[&str], &str, &str)] = &[
         (
             &["deploy", "--app", "shop"],
@@ -284,26 +267,25 @@ fn a_credential_is_never_sent_over_plain_http_beyond_this_machine() {
             ("SLACK_BOT_TOKEN", "xoxb-123456"),
             (var, url),
         ];
-        let run = shipline(&dir.path, args, &env);
+        let run = w.shipline(*args).envs(env).run();
         assert_eq!(run.code, 2, "{var}: {run:?}");
         assert!(
             run.stderr.contains(var) && run.stderr.contains("unencrypted"),
             "{var}: {run:?}"
         );
-        assert!(!run.log().contains("sekrit"), "{run:?}");
+        run.log_lacks("sekrit");
     }
     // This machine is fine: the sandbox, a local tunnel.
-    let run = shipline(
-        &dir.path,
-        &["notify", "--status", "started", "--dry-run"],
-        &[("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/services/T1/B2/x")],
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = w
+        .shipline(["notify", "--status", "started", "--dry-run"])
+        .env("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/services/T1/B2/x")
+        .run();
+    run.code(0);
 }
 
 #[test]
 fn an_app_name_that_would_change_a_request_path_is_refused_before_any_request() {
-    let dir = TempDir::new("app-names");
+    let w = World::without_git("app-names");
     for bad in ["..", "a/b", "shop?x=1", "shop#frag", "Shop", "%2e%2e"] {
         for args in [
             &["deploy", "--app", bad][..],
@@ -315,14 +297,13 @@ fn an_app_name_that_would_change_a_request_path_is_refused_before_any_request() 
             &["notes", "--app", bad][..],
         ] {
             // No Heroku to talk to: a request would fail differently (exit 1).
-            let run = shipline(
-                &dir.path,
-                args,
-                &[
+            let run = w
+                .shipline(args)
+                .envs([
                     ("HEROKU_API_KEY", "k-123456"),
                     ("SHIPLINE_HEROKU_API_URL", "http://127.0.0.1:9"),
-                ],
-            );
+                ])
+                .run();
             assert_eq!(run.code, 2, "{args:?}: {run:?}");
             assert!(
                 run.stderr.contains("is not a Heroku app"),
