@@ -5,168 +5,117 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use common::{shipline, step_record, Repo, Run, TempDir};
-use serde_json::Value;
+use common::{Run, World};
 use shipline_sandbox::circleci::{BuildSpec, CircleCi};
-use shipline_sandbox::proxy::Proxy;
-use shipline_sandbox::slack::Slack;
+use shipline_sandbox::proxy::{Proxy, ProxyAuth};
+use shipline_sandbox::slack::{Slack, DEPLOYS};
 use shipline_sandbox::tls::{ServerCert, TestCa};
-use shipline_sandbox::{Answer, Heroku, Target};
+use shipline_sandbox::{Answer, Target};
 
 const APP: &str = "demo-app";
 
-/// A repository with a live commit and a new one, and a test CA written where users point
-/// `SSL_CERT_FILE` and `SSL_CERT_DIR`.
-struct World {
-    repo: Repo,
-    ca: TestCa,
-    ca_file: PathBuf,
-    ca_dir: PathBuf,
-    _dir: TempDir,
-    first: String,
+/// A repository with a live commit and a new one, a test CA every step trusts
+/// (`SSL_CERT_FILE`), and a Heroku with the app live at the first commit: over HTTPS with the
+/// certificate `cert` makes, or over plain HTTP when `None`.
+fn world(name: &str, cert: Option<fn(&TestCa) -> ServerCert>) -> World {
+    let w = World::new(name).with_trusted_ca();
+    let repo = w.repo();
+    repo.write("Procfile", "web: node index.js\n");
+    repo.write("index.js", "console.log('v1')\n");
+    let first = repo.commit("Initial app");
+    repo.write("index.js", "console.log('v2')\n");
+    repo.commit("Second");
+    let w = match cert {
+        Some(make) => w.with_heroku_tls(make),
+        None => w.with_heroku(),
+    };
+    w.heroku().create_app(APP);
+    w.heroku().seed_release(APP, &first, None);
+    w
 }
 
-impl World {
-    fn new(name: &str) -> World {
-        let repo = Repo::new(name);
-        repo.write("Procfile", "web: node index.js\n");
-        repo.write("index.js", "console.log('v1')\n");
-        let first = repo.commit("Initial app");
-        repo.write("index.js", "console.log('v2')\n");
-        repo.commit("Second");
-        let dir = TempDir::new(&format!("{name}-ca"));
-        let ca = TestCa::new();
-        let ca_file = dir.path.join("ca.pem");
-        ca.write_pem(&ca_file).unwrap();
-        let ca_dir = dir.path.join("certs");
-        ca.write_cert_dir(&ca_dir).unwrap();
-        World {
-            repo,
-            ca,
-            ca_file,
-            ca_dir,
-            _dir: dir,
-            first,
-        }
-    }
-
-    /// A Heroku fake over HTTPS with `cert`, the app live at the first commit.
-    fn heroku(&self, cert: &ServerCert) -> Heroku {
-        let heroku = Heroku::start_tls(cert);
-        heroku.create_app(APP);
-        heroku.seed_release(APP, &self.first, None);
-        heroku
-    }
-
-    fn run(&self, heroku: &Heroku, args: &[&str], extra: &[(&str, &str)]) -> Run {
-        let key = heroku.api_key().to_string();
-        let url = heroku.url();
-        let mut env = vec![
-            ("HEROKU_API_KEY", key.as_str()),
-            ("SHIPLINE_HEROKU_API_URL", url.as_str()),
-        ];
-        env.extend_from_slice(extra);
-        shipline(self.repo.path(), args, &env)
-    }
-
-    fn trusted(&self) -> Vec<(&str, &str)> {
-        vec![("SSL_CERT_FILE", self.ca_file.to_str().unwrap())]
-    }
-
-    fn state(&self) -> Value {
-        let text = std::fs::read_to_string(self.repo.path().join(".shipline/state.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
+/// A world whose Heroku has a good certificate of the trusted CA.
+fn https_world(name: &str) -> World {
+    world(name, Some(TestCa::server_cert))
 }
 
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// Runs `shipline ARGS` with the world's variables and `extra`.
+fn run(w: &World, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    w.shipline(args).envs(extra.iter().copied()).run()
+}
+
+/// `host:port` of `url`, as a proxy is asked to CONNECT to it.
+fn host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap().to_string()
+}
+
+/// `proxy`'s URL with `user:pass@`, as users write a proxy that wants credentials.
+fn with_credentials(proxy: &Proxy, user: &str, pass: &str) -> String {
+    proxy
+        .url()
+        .replacen("http://", &format!("http://{user}:{pass}@"), 1)
 }
 
 #[test]
 fn deploy_verify_lock_and_notify_run_over_https_trusting_the_ca_users_give() {
-    let w = World::new("net-https");
-    let heroku = w.heroku(&w.ca.server_cert());
-    assert!(heroku.url().starts_with("https://"));
-    let trusted = w.trusted();
+    let w = https_world("net-https");
+    assert!(w.heroku().url().starts_with("https://"));
 
-    let run = w.run(
-        &heroku,
-        &["deploy", "--app", APP, "--poll", "50ms"],
-        &trusted,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Released v3"), "{run:?}");
+    let run = run(&w, &["deploy", "--app", APP, "--poll", "50ms"], &[]);
+    run.code(0).stdout_has("Released v3");
 
-    let target = Target::start_tls(&w.ca.server_cert());
+    let target = Target::start_tls(&w.ca().server_cert());
     target.script("/health", vec![Answer::new(200, "ok")]);
     let health = target.url("/health");
     assert!(health.starts_with("https://"));
     // The directory form, as OpenSSL lays it out.
-    let by_dir = [("SSL_CERT_DIR", path_str(&w.ca_dir))];
-    let run = w.run(
-        &heroku,
-        &["verify", "--check", &health, "--poll", "50ms"],
-        &by_dir,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("OK https://127.0.0.1"), "{run:?}");
+    let run = w
+        .shipline(["verify", "--check", &health, "--poll", "50ms"])
+        .without_env("SSL_CERT_FILE")
+        .env("SSL_CERT_DIR", w.ca_dir().to_str().unwrap())
+        .run();
+    run.code(0).stdout_has("OK https://127.0.0.1");
 
-    let slack = Slack::start_tls(&w.ca.server_cert());
+    let slack = Slack::start_tls(&w.ca().server_cert());
     let webhook = slack.webhook_url();
     assert!(webhook.starts_with("https://"));
-    let mut env = trusted.clone();
-    env.push(("SLACK_WEBHOOK_URL", webhook.as_str()));
-    let run = w.run(&heroku, &["notify"], &env);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(slack.messages(shipline_sandbox::slack::DEPLOYS).len(), 1);
+    let run = w
+        .shipline(["notify"])
+        .env("SLACK_WEBHOOK_URL", &webhook)
+        .run();
+    run.code(0);
+    assert_eq!(slack.messages(DEPLOYS).len(), 1);
 
-    let circle = CircleCi::start_tls(&w.ca.server_cert());
-    let build = circle.start_build(BuildSpec::branch("main", std::time::Duration::ZERO));
-    assert!(circle.wait_at_lock(&build, std::time::Duration::from_secs(10)));
-    let job_env = circle.job_env(&build, circle.token());
-    let mut env: Vec<(&str, &str)> = job_env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    env.extend_from_slice(&trusted);
-    let run = shipline(w.repo.path(), &["lock", "--poll", "50ms"], &env);
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Lock held by #"), "{run:?}");
-    assert_eq!(step_record(&w.state(), "lock")["outcome"], "done");
+    let circle = CircleCi::start_tls(&w.ca().server_cert());
+    let build = circle.start_build(BuildSpec::branch("main", Duration::ZERO));
+    assert!(circle.wait_at_lock(&build, Duration::from_secs(10)));
+    let run = w
+        .shipline(["lock", "--poll", "50ms"])
+        .envs(circle.job_env(&build, circle.token()))
+        .run();
+    run.code(0).stdout_has("Lock held by #");
+    assert_eq!(run.step("lock")["outcome"], "done");
 }
 
 /// One failing deploy against a server with `cert` (or plain HTTP when `None`), trusting the
 /// test CA: exit 1 at once, with `expected` in the one-line error and no retry.
 fn fails_with(name: &str, cert: Option<fn(&TestCa) -> ServerCert>, expected: &str) {
-    let w = World::new(name);
-    let (heroku, url) = match cert {
-        Some(make) => {
-            let heroku = w.heroku(&make(&w.ca));
-            let url = heroku.url();
-            (heroku, url)
-        }
-        None => {
-            let heroku = Heroku::start();
-            heroku.create_app(APP);
-            let url = heroku.url().replacen("http://", "https://", 1);
-            (heroku, url)
-        }
-    };
-    let key = heroku.api_key().to_string();
-    let mut env = w.trusted();
-    env.push(("HEROKU_API_KEY", &key));
-    env.push(("SHIPLINE_HEROKU_API_URL", &url));
-    let started = std::time::Instant::now();
-    let run = shipline(w.repo.path(), &["deploy", "--app", APP], &env);
-    assert_eq!(run.code, 1, "{run:?}");
+    let w = world(name, cert);
+    let url = w.heroku().url().replacen("http://", "https://", 1);
+    let started = Instant::now();
+    let run = w
+        .shipline(["deploy", "--app", APP])
+        .env("SHIPLINE_HEROKU_API_URL", url)
+        .run();
+    run.code(1);
     assert!(run.stderr.contains(expected), "{name}: {run:?}");
     assert!(run.stderr.contains("127.0.0.1"), "names the host: {run:?}");
     assert!(!run.stdout.contains("retrying"), "not retried: {run:?}");
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(5),
         "fails at once: {run:?}"
     );
     assert_eq!(
@@ -212,7 +161,7 @@ fn a_plain_http_server_on_an_https_url_says_so() {
 
 #[test]
 fn a_ca_file_that_cannot_be_used_is_a_configuration_error() {
-    let dir = TempDir::new("net-bad-ca");
+    let w = World::without_git("net-bad-ca");
     for (var, value, expected) in [
         (
             "SSL_CERT_FILE",
@@ -230,31 +179,26 @@ fn a_ca_file_that_cannot_be_used_is_a_configuration_error() {
             "HTTPS_PROXY is not a proxy URL",
         ),
     ] {
-        let run = shipline(&dir.path, &["notify", "--dry-run"], &[(var, value)]);
+        let run = w.shipline(["notify", "--dry-run"]).env(var, value).run();
         assert_eq!(run.code, 2, "{var}: {run:?}");
         assert!(run.stderr.contains(expected), "{var}: {run:?}");
-        assert!(!run.log().contains("s3cr3t"), "{run:?}");
+        run.log_lacks("s3cr3t");
     }
 }
 
 #[test]
 fn a_ca_file_without_a_certificate_is_said_when_the_first_connection_needs_it() {
-    let w = World::new("net-empty-ca");
-    let heroku = w.heroku(&w.ca.server_cert());
-    let empty = w.repo.path().join("empty.pem");
+    let w = https_world("net-empty-ca");
+    let empty = w.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").unwrap();
-    let run = w.run(
-        &heroku,
-        &["rollback", "--app", APP, "--dry-run"],
-        &[("SSL_CERT_FILE", path_str(&empty))],
-    );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stdout.contains("warning: SSL_CERT_FILE: ")
-            && run.stdout.contains(
-                "holds no PEM certificate (-----BEGIN CERTIFICATE-----); its certificates are not trusted"
-            ),
-        "{run:?}"
+    let run = w
+        .shipline(["rollback", "--app", APP, "--dry-run"])
+        .env("SSL_CERT_FILE", empty.to_str().unwrap())
+        .run();
+    run.code(1)
+        .stdout_has("warning: SSL_CERT_FILE: ")
+        .stdout_has(
+        "holds no PEM certificate (-----BEGIN CERTIFICATE-----); its certificates are not trusted",
     );
     assert!(
         run.stderr.contains("SSL_CERT_FILE"),
@@ -264,58 +208,37 @@ fn a_ca_file_without_a_certificate_is_said_when_the_first_connection_needs_it() 
 
 #[test]
 fn every_request_goes_through_the_proxy_and_no_proxy_hosts_do_not() {
-    let w = World::new("net-proxy");
-    let heroku = w.heroku(&w.ca.server_cert());
-    let target = Target::start_tls(&w.ca.server_cert());
+    let w = https_world("net-proxy");
+    let target = Target::start_tls(&w.ca().server_cert());
     target.script("/health", vec![Answer::new(200, "ok")]);
     let proxy = Proxy::start_with_auth("deployer", "pr0xy-s3cret");
-    let proxy_url = proxy
-        .url()
-        .replacen("http://", "http://deployer:pr0xy-s3cret@", 1);
-    let mut env = w.trusted();
-    env.push(("HTTPS_PROXY", proxy_url.as_str()));
-    let run = w.run(&heroku, &["deploy", "--app", APP, "--poll", "50ms"], &env);
-    assert_eq!(run.code, 0, "{run:?}");
+    let proxy_url = with_credentials(&proxy, "deployer", "pr0xy-s3cret");
+    let env = [("HTTPS_PROXY", proxy_url.as_str())];
+    run(&w, &["deploy", "--app", APP, "--poll", "50ms"], &env).code(0);
     let health = target.url("/health");
-    let run = w.run(
-        &heroku,
-        &["verify", "--check", &health, "--poll", "50ms"],
-        &env,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    let verify = ["verify", "--check", &health, "--poll", "50ms"];
+    let run = run(&w, &verify, &env);
+    run.code(0);
 
-    let heroku_host = heroku.url().trim_start_matches("https://").to_string();
-    let target_host = health
-        .trim_start_matches("https://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
     let through = proxy.targets();
-    assert!(through.contains(&heroku_host), "{through:?}");
+    assert!(through.contains(&host(&w.heroku().url())), "{through:?}");
     assert!(
-        through.contains(&target_host),
+        through.contains(&host(&health)),
         "the health check too: {through:?}"
     );
     assert!(
-        proxy
-            .requests()
-            .iter()
-            .all(|r| r.auth == shipline_sandbox::proxy::ProxyAuth::Valid),
+        proxy.requests().iter().all(|r| r.auth == ProxyAuth::Valid),
         "the proxy's credentials were sent"
     );
-    let state = std::fs::read_to_string(w.repo.path().join(".shipline/state.json")).unwrap();
+    let state = std::fs::read_to_string(w.state_path()).unwrap();
     assert!(!state.contains("pr0xy-s3cret") && !run.log().contains("pr0xy-s3cret"));
 
     proxy.clear();
-    let mut direct = env.clone();
-    direct.push(("NO_PROXY", "127.0.0.1"));
-    let run = w.run(
-        &heroku,
-        &["verify", "--check", &health, "--poll", "50ms"],
-        &direct,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    w.shipline(verify)
+        .envs(env)
+        .env("NO_PROXY", "127.0.0.1")
+        .run()
+        .code(0);
     assert!(
         proxy.targets().is_empty(),
         "NO_PROXY hosts go direct: {:?}",
@@ -325,63 +248,42 @@ fn every_request_goes_through_the_proxy_and_no_proxy_hosts_do_not() {
 
 #[test]
 fn a_proxy_that_is_down_or_refuses_is_named() {
-    let w = World::new("net-proxy-down");
-    let heroku = w.heroku(&w.ca.server_cert());
-    let mut env = w.trusted();
-    let down = Proxy::refused_url();
-    env.push(("HTTPS_PROXY", down.as_str()));
-    let run = w.run(&heroku, &["rollback", "--app", APP, "--dry-run"], &env);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("through the proxy") && run.stderr.contains("HTTPS_PROXY"),
-        "{run:?}"
-    );
+    let w = https_world("net-proxy-down");
+    let rollback = ["rollback", "--app", APP, "--dry-run"];
+    let run = w
+        .shipline(rollback)
+        .env("HTTPS_PROXY", Proxy::refused_url())
+        .run();
+    run.code(1)
+        .stderr_has("through the proxy")
+        .stderr_has("HTTPS_PROXY");
 
     let proxy = Proxy::start_with_auth("deployer", "right");
-    let wrong = proxy.url().replacen("http://", "http://deployer:wrong@", 1);
-    let mut env = w.trusted();
-    env.push(("HTTPS_PROXY", wrong.as_str()));
-    let run = w.run(&heroku, &["rollback", "--app", APP, "--dry-run"], &env);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("HTTPS_PROXY"), "{run:?}");
-    assert!(!run.log().contains("wrong@"), "{run:?}");
+    let wrong = with_credentials(&proxy, "deployer", "wrong");
+    let run = w.shipline(rollback).env("HTTPS_PROXY", wrong).run();
+    run.code(1).stderr_has("HTTPS_PROXY").log_lacks("wrong@");
 }
 
 #[test]
 fn plain_http_health_checks_take_http_proxy_and_all_proxy_is_the_fallback() {
-    let w = World::new("net-http-proxy");
-    let heroku = w.heroku(&w.ca.server_cert());
+    let w = https_world("net-http-proxy");
     assert_eq!(
-        w.run(
-            &heroku,
-            &["deploy", "--app", APP, "--poll", "50ms"],
-            &w.trusted()
-        )
-        .code,
+        run(&w, &["deploy", "--app", APP, "--poll", "50ms"], &[]).code,
         0
     );
     let target = Target::start();
     target.script("/health", vec![Answer::new(200, "ok")]);
     let health = target.url("/health");
-    let target_host = health
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let heroku_host = heroku.url().trim_start_matches("https://").to_string();
+    let target_host = host(&health);
+    let heroku_host = host(&w.heroku().url());
+    let verify = ["verify", "--check", &health, "--poll", "50ms"];
 
     // Lower case, as many runners set it; only http:// goes through it.
     let http_proxy = Proxy::start();
-    let mut env = w.trusted();
-    let url = http_proxy.url();
-    env.push(("http_proxy", url.as_str()));
-    let run = w.run(
-        &heroku,
-        &["verify", "--check", &health, "--poll", "50ms"],
-        &env,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    w.shipline(verify)
+        .env("http_proxy", http_proxy.url())
+        .run()
+        .code(0);
     assert_eq!(
         http_proxy.targets(),
         vec![target_host.clone()],
@@ -390,15 +292,7 @@ fn plain_http_health_checks_take_http_proxy_and_all_proxy_is_the_fallback() {
 
     // ALL_PROXY carries both schemes when nothing more specific is set.
     let all = Proxy::start();
-    let mut env = w.trusted();
-    let url = all.url();
-    env.push(("ALL_PROXY", url.as_str()));
-    let run = w.run(
-        &heroku,
-        &["verify", "--check", &health, "--poll", "50ms"],
-        &env,
-    );
-    assert_eq!(run.code, 0, "{run:?}");
+    w.shipline(verify).env("ALL_PROXY", all.url()).run().code(0);
     let through = all.targets();
     assert!(
         through.contains(&heroku_host) && through.contains(&target_host),

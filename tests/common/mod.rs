@@ -16,6 +16,6 @@ mod world;
 
 pub use queue::{Build, Provider, Queue, Spec};
 pub use repo::{git_command, Repo, TempDir};
-pub use run::{assert_in_order, shipline, step_record, Background, Run, Shipline};
+pub use run::{assert_in_order, step_record, Background, Run, Shipline};
 pub use slack::block_text;
 pub use world::World;

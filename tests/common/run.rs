@@ -393,12 +393,3 @@ pub fn assert_in_order(log: &str, parts: &[&str]) {
         }
     }
 }
-
-/// Runs `shipline ARGS` in `cwd` with only `env`: the form the tests not yet on [`World`]
-/// use.
-pub fn shipline(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    Shipline::new(cwd)
-        .args(args)
-        .envs(env.iter().copied())
-        .run()
-}

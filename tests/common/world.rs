@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use shipline_sandbox::slack::Slack;
+use shipline_sandbox::tls::{ServerCert, TestCa};
 use shipline_sandbox::{Heroku, Recorded, Target};
 
 use super::queue::{Build, Provider, Queue};
-use super::repo::Repo;
+use super::repo::{Repo, TempDir};
 use super::run::{Run, Shipline};
 
 /// A job's checkout, services and environment; every step of a test runs in it through
@@ -25,7 +26,15 @@ pub struct World {
     slack: Option<Slack>,
     target: Option<Target>,
     queue: Option<Queue>,
+    ca: Option<Ca>,
     env: Vec<(String, String)>,
+}
+
+/// A certificate authority made for one world, and where it is written for the steps.
+struct Ca {
+    ca: TestCa,
+    /// Holds `ca.pem` and `certs/`, outside the job's checkout as a runner's CA bundle is.
+    dir: TempDir,
 }
 
 impl World {
@@ -47,6 +56,7 @@ impl World {
             slack: None,
             target: None,
             queue: None,
+            ca: None,
             env: Vec::new(),
         }
     }
@@ -66,6 +76,28 @@ impl World {
         self
     }
 
+    /// Makes a certificate authority for services over HTTPS, written both as a PEM file and
+    /// as an OpenSSL certificate directory, and trusts it as most users trust theirs: every
+    /// step is given `SSL_CERT_FILE`. A test of another way unsets or overrides it per step.
+    pub fn with_trusted_ca(self) -> World {
+        let dir = TempDir::new("ca");
+        let ca = TestCa::new();
+        ca.write_pem(&dir.path.join("ca.pem")).unwrap();
+        ca.write_cert_dir(&dir.path.join("certs")).unwrap();
+        let mut world = self;
+        world.ca = Some(Ca { ca, dir });
+        let file = world.ca_file();
+        world.with_env("SSL_CERT_FILE", file.to_str().unwrap())
+    }
+
+    /// Starts a sandbox Heroku over HTTPS with the certificate `cert` makes from the world's
+    /// CA (see [`World::with_trusted_ca`]): a good one, or one expired or for another name,
+    /// to see what a user would.
+    pub fn with_heroku_tls(self, cert: impl FnOnce(&TestCa) -> ServerCert) -> World {
+        let heroku = Heroku::start_tls(&cert(self.ca()));
+        self.with_heroku_at(heroku)
+    }
+
     /// Starts a sandbox Slack, giving the steps nothing: a webhook or a bot token is a
     /// choice each test makes (see [`World::with_slack_webhook`]).
     pub fn with_slack(mut self) -> World {
@@ -78,17 +110,6 @@ impl World {
         let world = self.with_slack();
         let url = world.slack().webhook_url();
         world.with_env("SLACK_WEBHOOK_URL", url)
-    }
-
-    /// The variables a CI configuration sets to post through Slack's Web API as a bot (the
-    /// token and, for the sandbox, the API's URL), for the steps that choose the bot over the
-    /// webhook; a channel is still theirs to give.
-    pub fn slack_bot_env(&self) -> [(&'static str, String); 2] {
-        let slack = self.slack();
-        [
-            ("SLACK_BOT_TOKEN", slack.bot_token().to_string()),
-            ("SHIPLINE_SLACK_API_URL", slack.api_url()),
-        ]
     }
 
     /// Starts a scriptable HTTP target for health checks.
@@ -142,12 +163,55 @@ impl World {
             .expect("a world with a Slack (World::with_slack)")
     }
 
+    /// The variables a CI configuration sets to post through Slack's Web API as a bot (the
+    /// token and, for the sandbox, the API's URL), for the steps that choose the bot over the
+    /// webhook; a channel is still theirs to give.
+    pub fn slack_bot_env(&self) -> [(&'static str, String); 2] {
+        let slack = self.slack();
+        [
+            ("SLACK_BOT_TOKEN", slack.bot_token().to_string()),
+            ("SHIPLINE_SLACK_API_URL", slack.api_url()),
+        ]
+    }
+
     /// The HTTP target; panics when the world has none.
     #[track_caller]
     pub fn target(&self) -> &Target {
         self.target
             .as_ref()
             .expect("a world with a target (World::with_target)")
+    }
+
+    /// The world's certificate authority, to sign certificates of more servers; panics when
+    /// the world has none.
+    #[track_caller]
+    pub fn ca(&self) -> &TestCa {
+        &self
+            .ca
+            .as_ref()
+            .expect("a world with a CA (World::with_trusted_ca)")
+            .ca
+    }
+
+    /// The CA's certificate as a PEM file, what `SSL_CERT_FILE` names.
+    #[track_caller]
+    pub fn ca_file(&self) -> PathBuf {
+        self.ca_path("ca.pem")
+    }
+
+    /// The CA's certificate in an OpenSSL certificate directory, what `SSL_CERT_DIR` names.
+    #[track_caller]
+    pub fn ca_dir(&self) -> PathBuf {
+        self.ca_path("certs")
+    }
+
+    #[track_caller]
+    fn ca_path(&self, name: &str) -> PathBuf {
+        let ca = self
+            .ca
+            .as_ref()
+            .expect("a world with a CA (World::with_trusted_ca)");
+        ca.dir.path.join(name)
     }
 
     /// The CI simulation; panics when the world has none.
