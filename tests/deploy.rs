@@ -18,11 +18,7 @@ fn world(name: &str) -> (World, String, String) {
     let w = World::new(name).with_heroku();
     let repo = w.repo();
     repo.write("package.json", "{\"name\": \"demo-app\"}\n");
-    repo.write("Procfile", "web: node index.js\n");
-    repo.write("index.js", "console.log('v1')\n");
-    let first = repo.commit("Initial app");
-    repo.write("index.js", "console.log('v2')\n");
-    let second = repo.commit("Say \"v2\" & mean it (#42)");
+    let (first, second) = repo.web_app_and_change("Say \"v2\" & mean it (#42)");
     w.heroku().create_app(APP);
     w.heroku().seed_release(APP, &first, None);
     w.heroku().set_preboot(APP, true);

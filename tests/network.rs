@@ -21,12 +21,7 @@ const APP: &str = "demo-app";
 /// certificate `cert` makes, or over plain HTTP when `None`.
 fn world(name: &str, cert: Option<fn(&TestCa) -> ServerCert>) -> World {
     let w = World::new(name).with_trusted_ca();
-    let repo = w.repo();
-    repo.write("Procfile", "web: node index.js\n");
-    repo.write("index.js", "console.log('v1')\n");
-    let first = repo.commit("Initial app");
-    repo.write("index.js", "console.log('v2')\n");
-    repo.commit("Second");
+    let (first, _) = w.repo().web_app_and_change("Second");
     let w = match cert {
         Some(make) => w.with_heroku_tls(make),
         None => w.with_heroku(),

@@ -355,8 +355,8 @@ fn shallow_clone_is_deepened_from_its_remote() {
     let (origin, ids) = origin_and_shallow_clone(&w, 160);
     let from = &ids[120];
     let run = notes(&w, &["--from", from, "--format", "json"], &[]);
-    run.code(0);
-    run.stderr_has("Deepening the shallow clone by 100 commits from origin");
+    run.code(0)
+        .stderr_has("Deepening the shallow clone by 100 commits from origin");
     let j = json(&run);
     assert_eq!(j["range"], "forward");
     assert_eq!(j["source"], "git");
@@ -416,8 +416,7 @@ fn shallow_clone_that_cannot_be_deepened_asks_github() {
     env.push(("GITHUB_API_URL", &url));
     let from = &ids[5];
     let run = notes(&w, &["--from", from, "--format", "json"], &env);
-    run.code(0);
-    run.stderr_has("Asking GitHub to compare");
+    run.code(0).stderr_has("Asking GitHub to compare");
     assert!(!run.log().contains(github.token()), "the token never shows");
     let j = json(&run);
     assert_eq!(j["source"], "github");
@@ -519,9 +518,9 @@ fn without_history_or_token_the_notes_are_unavailable_with_the_reason() {
     env.push(("GITHUB_TOKEN", "ghs_wrongwrongwrong"));
     env.push(("GITHUB_API_URL", &url));
     let run = notes(&w, &["--from", &ids[1]], &env);
-    run.code(1);
-    run.stdout_has("answered 401: Bad credentials");
-    run.log_lacks("ghs_wrongwrongwrong");
+    run.code(1)
+        .stdout_has("answered 401: Bad credentials")
+        .log_lacks("ghs_wrongwrongwrong");
 }
 
 #[test]
@@ -542,13 +541,13 @@ fn app_starts_the_notes_at_the_commit_live_on_heroku() {
     let h = history(&w);
     w.heroku().create_app("shop");
     let run = notes(&w, &["--app", "shop"], &[]);
-    run.code(1);
-    run.stdout_has("shop's live release v1 has no commit recorded");
+    run.code(1)
+        .stdout_has("shop's live release v1 has no commit recorded");
 
     w.heroku().seed_release("shop", &h.base, None);
     let run = notes(&w, &["--app", "shop", "--format", "json"], &[]);
-    run.code(0);
-    run.stderr_has(&format!("built from {}", &h.base[..7]));
+    run.code(0)
+        .stderr_has(&format!("built from {}", &h.base[..7]));
     let j = json(&run);
     assert_eq!(j["from"], h.base.as_str());
     assert_eq!(j["commits"].as_array().unwrap().len(), 4);
@@ -558,8 +557,7 @@ fn app_starts_the_notes_at_the_commit_live_on_heroku() {
         .without_env("HEROKU_API_KEY")
         .without_env("SHIPLINE_HEROKU_API_URL")
         .run();
-    run.code(2);
-    run.stderr_has("HEROKU_API_KEY");
+    run.code(2).stderr_has("HEROKU_API_KEY");
 }
 
 #[test]
@@ -583,6 +581,5 @@ fn bad_revisions_and_folders_are_usage_errors() {
         .shipline(["notes", "--from", &h.base])
         .cwd(&elsewhere.path)
         .run();
-    run.code(2);
-    run.stderr_has("--dir");
+    run.code(2).stderr_has("--dir");
 }

@@ -68,14 +68,10 @@ fn add_to_state(w: &World, add: Value) {
     w.write_state(&state);
 }
 
-/// `shipline notify ARGS` as a step of the CircleCI job, without Slack credentials.
+/// `shipline notify ARGS` as a step of the CircleCI job, without Slack credentials: add
+/// them, or run it as it is to see what a job without them gets.
 fn notify(w: &World, args: &[&str]) -> Shipline {
     w.shipline(["notify"]).args(args).envs(CIRCLECI_JOB)
-}
-
-/// Runs notify with no credentials but `env`.
-fn notify_with(w: &World, args: &[&str], env: &[(&str, String)]) -> Run {
-    notify(w, args).envs(env.iter().map(|(k, v)| (*k, v))).run()
 }
 
 /// Runs notify posting through the incoming webhook.
@@ -199,8 +195,8 @@ fn a_webhook_message_tells_app_status_release_commit_build_and_notes() {
         ],
     );
     let run = webhook(&w, &["--environment", "production"]);
-    run.code(0);
-    run.stdout_has("Posted to Slack through the incoming webhook: succeeded at deploy");
+    run.code(0)
+        .stdout_has("Posted to Slack through the incoming webhook: succeeded at deploy");
 
     let message = only_message(&w);
     assert_eq!(message.via, Via::Webhook);
@@ -260,8 +256,8 @@ fn a_bot_message_is_updated_across_steps_with_one_thread_reply_on_failure() {
 
     deployed(&w, vec![entry(1, "Add search", "")]);
     let run = bot(&w, &PAGE_ONCALL_IN_PRODUCTION);
-    run.code(0);
-    run.stdout_has(&format!("Updated the Slack message {}", started.ts));
+    run.code(0)
+        .stdout_has(&format!("Updated the Slack message {}", started.ts));
     let updated = only_message(&w);
     assert_eq!(updated.ts, started.ts);
     assert_eq!(updated.edits.len(), 1);
@@ -386,8 +382,7 @@ fn three_hundred_commits_are_cut_within_slacks_limits_with_a_compare_link() {
         .collect();
     deployed(&w, commits);
     let run = bot(&w, &[]);
-    run.code(0);
-    run.log_lacks("warning");
+    run.code(0).log_lacks("warning");
     let message = only_message(&w);
     let blocks = message.blocks.as_array().unwrap();
     assert!(blocks.len() <= 50);
@@ -407,17 +402,8 @@ fn three_hundred_commits_are_cut_within_slacks_limits_with_a_compare_link() {
 fn a_slack_error_warns_with_a_hint_and_exits_0_unless_strict() {
     let w = world("notify-error");
     deployed(&w, vec![entry(1, "Add search", "")]);
-    let run = notify_with(
-        &w,
-        &["--channel", "C0NOPE"],
-        &[
-            ("SLACK_BOT_TOKEN", w.slack().bot_token().to_string()),
-            ("SHIPLINE_SLACK_API_URL", w.slack().api_url()),
-        ],
-    );
-    run.code(0);
-    run.stdout_has("warning: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`: check --channel (SHIPLINE_CHANNEL)");
-    run.log_lacks(w.slack().bot_token());
+    let run = bot_without_channel(&w, &["--channel", "C0NOPE"]);
+    run.code(0).stdout_has("warning: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`: check --channel (SHIPLINE_CHANNEL)").log_lacks(w.slack().bot_token());
     let state = w.state();
     assert_eq!(step_record(&state, "notify")["outcome"], "done");
     assert_eq!(state["slack"]["messages"][APP]["delivered"], false);
@@ -426,16 +412,8 @@ fn a_slack_error_warns_with_a_hint_and_exits_0_unless_strict() {
         .unwrap()
         .contains("channel_not_found"));
 
-    let run = notify_with(
-        &w,
-        &["--channel", "C0NOPE", "--strict"],
-        &[
-            ("SLACK_BOT_TOKEN", w.slack().bot_token().to_string()),
-            ("SHIPLINE_SLACK_API_URL", w.slack().api_url()),
-        ],
-    );
-    run.code(1);
-    run.stderr_has("error: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`");
+    let run = bot_without_channel(&w, &["--channel", "C0NOPE", "--strict"]);
+    run.code(1).stderr_has("error: the Slack message about shop-prod was not delivered: Slack POST /chat.postMessage answered `channel_not_found`");
     assert_eq!(step_record(&w.state(), "notify")["outcome"], "failed");
 }
 
@@ -444,8 +422,8 @@ fn a_channel_the_bot_is_not_in_says_to_invite_it() {
     let w = world("notify-not-in-channel");
     w.slack().add_channel("C0GENERAL", "general", false);
     let run = bot_without_channel(&w, &["--channel", "#general", "--status", "started"]);
-    run.code(0);
-    run.stdout_has("`not_in_channel`: invite the bot to the channel with `/invite @your-app`");
+    run.code(0)
+        .stdout_has("`not_in_channel`: invite the bot to the channel with `/invite @your-app`");
 }
 
 #[test]
@@ -458,12 +436,11 @@ fn a_deleted_webhook_is_explained_without_showing_its_url() {
         "Slack POST {}/services/*** answered `no_service`",
         w.slack().url()
     );
-    run.stdout_has(&masked);
-    run.stdout_has("update the CI secret SLACK_WEBHOOK_URL");
-    run.log_lacks(&w.slack().webhook_path());
+    run.stdout_has(&masked)
+        .stdout_has("update the CI secret SLACK_WEBHOOK_URL")
+        .log_lacks(&w.slack().webhook_path());
     let run = webhook(&w, &["--status", "succeeded", "--strict"]);
-    run.code(1);
-    run.log_lacks(&w.slack().webhook_path());
+    run.code(1).log_lacks(&w.slack().webhook_path());
 }
 
 #[test]
@@ -490,8 +467,7 @@ fn an_update_of_a_vanished_message_posts_a_new_one() {
     w.slack()
         .fail_next("/api/chat.update", "message_not_found", 1);
     let run = bot(&w, &["--status", "succeeded"]);
-    run.code(0);
-    run.stdout_has("posting a new message instead");
+    run.code(0).stdout_has("posting a new message instead");
     let messages = deploys_channel(&w);
     assert_eq!(messages.len(), 2);
     assert_eq!(
@@ -519,8 +495,8 @@ fn a_webhook_does_not_post_the_same_status_twice_in_a_run() {
     deployed(&w, vec![]);
     assert_eq!(webhook(&w, &[]).code, 0);
     let run = webhook(&w, &[]);
-    run.code(0);
-    run.stdout_has("was already posted through the webhook in this run");
+    run.code(0)
+        .stdout_has("was already posted through the webhook in this run");
     only_message(&w);
 }
 
@@ -567,13 +543,13 @@ fn dry_run_prints_the_payload_and_sends_nothing() {
             .contains("Dry run: would post it to C0DEPLOYS (chat.postMessage); nothing was sent"),
         "{run:?}"
     );
-    run.stdout_has("\"unfurl_links\": false");
-    run.stdout_has(r#"|Add \"search\"> — Dev 1"#);
-    run.stdout_has("\"text\": \"<@U0123ABC> :x: Deploy of shop-prod failed");
+    run.stdout_has("\"unfurl_links\": false")
+        .stdout_has(r#"|Add \"search\"> — Dev 1"#)
+        .stdout_has("\"text\": \"<@U0123ABC> :x: Deploy of shop-prod failed");
     assert!(w.slack().requests().is_empty());
     assert!(w.state().get("slack").is_none());
 
-    let run = notify_with(&w, &["--dry-run"], &[]);
+    let run = notify(&w, &["--dry-run"]).run();
     assert_eq!(run.code, 0, "no credentials are needed to look: {run:?}");
     run.stdout_has("neither is set");
 }
@@ -581,18 +557,18 @@ fn dry_run_prints_the_payload_and_sends_nothing() {
 #[test]
 fn missing_credentials_and_bad_mentions_are_usage_errors() {
     let w = world("notify-usage");
-    let run = notify_with(&w, &[], &[]);
+    let run = notify(&w, &[]).run();
     run.code(2);
     run.stderr_has("SLACK_WEBHOOK_URL")
         .stderr_has("SLACK_BOT_TOKEN");
 
     let run = bot_without_channel(&w, &[]);
-    run.code(2);
-    run.stderr_has("--channel").stderr_has("SHIPLINE_CHANNEL");
+    run.code(2)
+        .stderr_has("--channel")
+        .stderr_has("SHIPLINE_CHANNEL");
 
     let run = webhook(&w, &["--mention-on-failure", "@jane", "--on", "failed"]);
-    run.code(2);
-    run.stderr_has("`@jane` would not notify anyone");
+    run.code(2).stderr_has("`@jane` would not notify anyone");
     assert!(w.slack().requests().is_empty());
 }
 

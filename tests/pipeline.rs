@@ -13,17 +13,16 @@ use shipline_sandbox::{DynoBoot, Script};
 const STAGING: &str = "shop-staging";
 const PRODUCTION: &str = "shop";
 const EU: &str = "shop-eu";
+/// The step that ships staging's slug to production.
+const PROMOTE: [&str; 5] = ["promote", "--from", STAGING, "--app", PRODUCTION];
 
 /// A repository with a live commit and a new one, staging and production apps in one Heroku
 /// pipeline running the live commit, and a Slack webhook; with the live and the new commit.
 fn world(name: &str, production: &[&str]) -> (World, String, String) {
     let w = World::new(name).with_heroku().with_slack_webhook();
-    let repo = w.repo();
-    repo.write("Procfile", "web: node index.js\n");
-    repo.write("index.js", "console.log('v1')\n");
-    let live = repo.commit("Initial app");
-    repo.write("index.js", "console.log(\"v2\")\n");
-    let new = repo.commit("Say \"hello\" on the home page (#7)");
+    let (live, new) = w
+        .repo()
+        .web_app_and_change("Say \"hello\" on the home page (#7)");
     let heroku = w.heroku();
     let pipeline = heroku.create_pipeline("shop");
     for (app, stage) in std::iter::once((STAGING, "staging"))
@@ -73,18 +72,13 @@ fn staging_then_production_is_announced_once_for_each() {
     let run = step(&w, &["deploy", "--app", STAGING], &[]);
     run.code(0);
     let run = step(&w, &["verify"], &[]);
-    run.code(0);
-    run.stdout_has(&format!("Verifying v{} of {STAGING}", staging_before + 1));
+    run.code(0)
+        .stdout_has(&format!("Verifying v{} of {STAGING}", staging_before + 1));
     let run = step(&w, &["notify"], &[]);
     run.code(0);
 
-    let run = step(
-        &w,
-        &["promote", "--from", STAGING, "--app", PRODUCTION],
-        &[],
-    );
-    run.code(0);
-    run.stdout_has("Pipeline promotion");
+    let run = step(&w, &PROMOTE, &[]);
+    run.code(0).stdout_has("Pipeline promotion");
     let run = step(&w, &["verify"], &[]);
     run.code(0);
     assert!(
@@ -95,8 +89,8 @@ fn staging_then_production_is_announced_once_for_each() {
         "verify follows the promotion: {run:?}"
     );
     let run = step(&w, &["notify"], &[]);
-    run.code(0);
-    run.stdout_has("Posted to Slack through the incoming webhook: succeeded at verify (shop)");
+    run.code(0)
+        .stdout_has("Posted to Slack through the incoming webhook: succeeded at verify (shop)");
 
     let messages = deploys_channel(&w);
     let headlines: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
@@ -196,15 +190,10 @@ fn a_production_crash_is_reported_as_production_with_its_releases_and_the_mentio
         PRODUCTION,
         DynoBoot::crash_after(Duration::from_millis(100)),
     );
-    let run = step(
-        &w,
-        &["promote", "--from", STAGING, "--app", PRODUCTION],
-        &[],
-    );
+    let run = step(&w, &PROMOTE, &[]);
     run.code(0);
     let run = step(&w, &["verify", "--rollback-on-failure"], &[]);
-    run.code(1);
-    run.stderr_has("crashed");
+    run.code(1).stderr_has("crashed");
     assert_eq!(
         w.current_version(PRODUCTION),
         before + 2,
@@ -241,21 +230,15 @@ fn a_production_crash_is_reported_as_production_with_its_releases_and_the_mentio
 
     // The next job skips by the rollback guard: continuous deployment is paused.
     std::fs::remove_file(w.state_path()).unwrap();
-    let run = step(
-        &w,
-        &["promote", "--from", STAGING, "--app", PRODUCTION],
-        &[],
-    );
-    run.code(0);
-    run.stdout_has("Rollback to");
+    let run = step(&w, &PROMOTE, &[]);
+    run.code(0).stdout_has("Rollback to");
 }
 
 #[test]
 fn a_skipped_staging_deploy_skips_the_promotion_and_says_why() {
     let (w, live, _) = world("pipeline-skip", &[PRODUCTION]);
     let run = step(&w, &["deploy", "--app", STAGING, "--ref", &live], &[]);
-    run.code(0);
-    run.stdout_has("already live");
+    run.code(0).stdout_has("already live");
     let run = step(
         &w,
         &[
@@ -273,8 +256,7 @@ fn a_skipped_staging_deploy_skips_the_promotion_and_says_why() {
 
     // Another app's deploy does not depend on staging's, so it is not skipped.
     let run = step(&w, &["deploy", "--app", PRODUCTION], &[]);
-    run.code(0);
-    run.stdout_has("Released v");
+    run.code(0).stdout_has("Released v");
     assert_eq!(step_record(&w.state(), "deploy")["outcome"], "done");
 }
 
@@ -321,8 +303,8 @@ fn a_promotion_to_several_apps_fails_naming_the_app_and_the_state_of_the_others(
 
     // verify and notify take the promotion's apps, one message each.
     let run = step(&w, &["verify"], &[]);
-    run.stdout_has(&format!("of {PRODUCTION}"));
-    run.stdout_has(&format!("of {EU}"));
+    run.stdout_has(&format!("of {PRODUCTION}"))
+        .stdout_has(&format!("of {EU}"));
     let run = step(&w, &["notify"], &[]);
     run.code(0);
     let headlines: Vec<String> = deploys_channel(&w).iter().map(|m| m.text.clone()).collect();
@@ -378,7 +360,7 @@ fn github_actions_gets_the_web_url_and_notes_without_a_secret() {
     let mut outputs = String::new();
     for args in [
         vec!["deploy", "--app", STAGING],
-        vec!["promote", "--from", STAGING, "--app", PRODUCTION],
+        PROMOTE.to_vec(),
         vec!["verify"],
     ] {
         let run = job_step(&w, &args).github_actions().envs(gha).run();
@@ -416,7 +398,7 @@ fn through_the_web_api_each_app_has_its_own_message_and_only_the_failing_one_a_r
         vec!["notify"],
         vec!["verify"],
         vec!["notify"],
-        vec!["promote", "--from", STAGING, "--app", PRODUCTION],
+        PROMOTE.to_vec(),
         vec!["notify"],
     ] {
         let run = step(&w, &args, &bot);

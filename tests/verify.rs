@@ -14,12 +14,7 @@ const APP: &str = "demo-app";
 /// target; with the two commits.
 fn world(name: &str) -> (World, String, String) {
     let w = World::new(name).with_heroku().with_target();
-    let repo = w.repo();
-    repo.write("Procfile", "web: node index.js\n");
-    repo.write("index.js", "console.log('v1')\n");
-    let first = repo.commit("Initial app");
-    repo.write("index.js", "console.log('v2')\n");
-    let second = repo.commit("Second");
+    let (first, second) = w.repo().web_app_and_change("Second");
     w.heroku().create_app(APP);
     w.heroku().seed_release(APP, &first, None);
     (w, first, second)

@@ -82,6 +82,17 @@ impl Repo {
         self.commit_at(message, 1_790_000_000 + t * 60)
     }
 
+    /// Commits a minimal web app (a Procfile and an index.js, with whatever else is written
+    /// already), then a change to its code with `change` as message: the history deploy tests
+    /// start from, one commit live and one to ship. Returns both commit ids.
+    pub fn web_app_and_change(&self, change: &str) -> (String, String) {
+        self.write("Procfile", "web: node index.js\n");
+        self.write("index.js", "console.log('v1')\n");
+        let live = self.commit("Initial app");
+        self.write("index.js", "console.log('v2')\n");
+        (live, self.commit(change))
+    }
+
     /// Commits what is staged (perhaps nothing) with `date` (unix seconds) as author and
     /// committer date; returns the full commit id. For histories whose dates matter: git
     /// orders commits by date, so a branch's commits older than main's test the ordering.
