@@ -226,19 +226,10 @@ impl Client {
     /// service takes to give back one rate-limit token (Heroku: 0.8 s).
     pub fn new(service: &'static str, base: &str, refill: Duration) -> Client {
         let network = network::get().ok();
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(USER_AGENT)
+        let config = agent_config(network, base)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(Duration::from_secs(60)))
-            .max_redirects(0)
-            .tls_config(network.map(|n| n.tls()).unwrap_or_default())
-            .proxy(
-                network
-                    .and_then(|n| n.proxy_for_scheme(base))
-                    .map(|r| r.proxy.clone()),
-            )
             .build();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -653,6 +644,25 @@ pub fn check_credential_url(var: &str, url: &str) -> Result<(), String> {
 /// How many redirects `--follow-redirects` follows.
 const MAX_REDIRECTS: usize = 10;
 
+/// What every connection shipline makes shares: HTTP statuses as answers (not errors), its
+/// user agent, redirects left to the caller, and the network settings (certificates, the proxy
+/// for `url`'s scheme). The caller adds its timeouts.
+fn agent_config(
+    network: Option<&network::Network>,
+    url: &str,
+) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(USER_AGENT)
+        .max_redirects(0)
+        .tls_config(network.map(|n| n.tls()).unwrap_or_default())
+        .proxy(
+            network
+                .and_then(|n| n.proxy_for_scheme(url))
+                .map(|r| r.proxy.clone()),
+        )
+}
+
 /// Sends one GET to an endpoint being verified: no retries (the verify loop retries with its
 /// own deadline), redirects followed only when asked, and every failure classified.
 ///
@@ -667,17 +677,8 @@ pub fn probe(
 ) -> Probe {
     let network = network::get().ok();
     let agent_for = |url: &str| -> Agent {
-        Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(USER_AGENT)
+        agent_config(network, url)
             .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .tls_config(network.map(|n| n.tls()).unwrap_or_default())
-            .proxy(
-                network
-                    .and_then(|n| n.proxy_for_scheme(url))
-                    .map(|r| r.proxy.clone()),
-            )
             .build()
             .into()
     };
@@ -1023,52 +1024,62 @@ mod tests {
 
     #[test]
     fn redirects_resolve_and_headers_stay_with_their_origin() {
-        assert_eq!(
-            origin_of("https://Shop.example/health"),
-            "https://shop.example:443"
-        );
-        assert_eq!(
-            origin_of("https://shop.example:443/x"),
-            "https://shop.example:443"
-        );
-        assert_eq!(
-            origin_of("http://127.0.0.1:8080?q"),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(origin_of("http://user:pw@h/x"), "http://h:80");
+        for (url, origin) in [
+            ("https://Shop.example/health", "https://shop.example:443"),
+            ("https://shop.example:443/x", "https://shop.example:443"),
+            ("http://127.0.0.1:8080?q", "http://127.0.0.1:8080"),
+            ("http://user:pw@h/x", "http://h:80"),
+        ] {
+            assert_eq!(origin_of(url), origin, "{url}");
+        }
         assert_ne!(
             origin_of("http://shop.example/"),
             origin_of("https://shop.example/")
         );
-        let base = "https://shop.example/api/v1/health?x=1";
-        assert_eq!(
-            resolve(base, "https://other.example/a").as_deref(),
-            Some("https://other.example/a")
-        );
-        assert_eq!(
-            resolve(base, "//cdn.example/a").as_deref(),
-            Some("https://cdn.example/a")
-        );
-        assert_eq!(
-            resolve(base, "/login").as_deref(),
-            Some("https://shop.example/login")
-        );
-        assert_eq!(
-            resolve(base, "ready").as_deref(),
-            Some("https://shop.example/api/v1/ready")
-        );
-        assert_eq!(resolve("http://h:1", "x").as_deref(), Some("http://h:1/x"));
+        for (base, location, target) in [
+            (
+                "https://shop.example/api/v1/health?x=1",
+                "https://other.example/a",
+                "https://other.example/a",
+            ),
+            (
+                "https://shop.example/api/v1/health?x=1",
+                "//cdn.example/a",
+                "https://cdn.example/a",
+            ),
+            (
+                "https://shop.example/api/v1/health?x=1",
+                "/login",
+                "https://shop.example/login",
+            ),
+            (
+                "https://shop.example/api/v1/health?x=1",
+                "ready",
+                "https://shop.example/api/v1/ready",
+            ),
+            ("http://h:1", "x", "http://h:1/x"),
+        ] {
+            assert_eq!(
+                resolve(base, location).as_deref(),
+                Some(target),
+                "{location}"
+            );
+        }
     }
 
     #[test]
     fn segments_cannot_leave_their_place_in_the_path() {
-        assert_eq!(segment("my-app"), "my-app");
-        assert_eq!(segment("shop.js"), "shop.js");
-        assert_eq!(segment("a/b c?d#e"), "a%2Fb%20c%3Fd%23e");
-        assert_eq!(segment("feature/a b+c"), "feature%2Fa%20b%2Bc");
-        assert_eq!(segment(".."), "%2E%2E");
-        assert_eq!(segment("."), "%2E");
-        assert_eq!(segment("ünï"), "%C3%BCn%C3%AF");
+        for (name, encoded) in [
+            ("my-app", "my-app"),
+            ("shop.js", "shop.js"),
+            ("a/b c?d#e", "a%2Fb%20c%3Fd%23e"),
+            ("feature/a b+c", "feature%2Fa%20b%2Bc"),
+            ("..", "%2E%2E"),
+            (".", "%2E"),
+            ("ünï", "%C3%BCn%C3%AF"),
+        ] {
+            assert_eq!(segment(name), encoded, "{name}");
+        }
     }
 
     #[test]

@@ -974,16 +974,19 @@ mod tests {
 
     #[test]
     fn mentions_in_token_form_are_kept_and_shorthands_normalised() {
-        let ok = |text: &str| Mention::parse(text).unwrap().as_str().to_string();
-        assert_eq!(ok("<@U0123ABC>"), "<@U0123ABC>");
-        assert_eq!(ok("<@W0123ABC|jane>"), "<@W0123ABC>");
-        assert_eq!(ok("<!subteam^S123>"), "<!subteam^S123>");
-        assert_eq!(ok("<!subteam^S123|@oncall>"), "<!subteam^S123>");
-        assert_eq!(ok("subteam^S0123ABC"), "<!subteam^S0123ABC>");
-        assert_eq!(ok("U0123ABC"), "<@U0123ABC>");
-        assert_eq!(ok("@here"), "<!here>");
-        assert_eq!(ok("<!channel>"), "<!channel>");
-        assert_eq!(ok("<!subteam^S1>, U0123ABC"), "<!subteam^S1> <@U0123ABC>");
+        for (given, token) in [
+            ("<@U0123ABC>", "<@U0123ABC>"),
+            ("<@W0123ABC|jane>", "<@W0123ABC>"),
+            ("<!subteam^S123>", "<!subteam^S123>"),
+            ("<!subteam^S123|@oncall>", "<!subteam^S123>"),
+            ("subteam^S0123ABC", "<!subteam^S0123ABC>"),
+            ("U0123ABC", "<@U0123ABC>"),
+            ("@here", "<!here>"),
+            ("<!channel>", "<!channel>"),
+            ("<!subteam^S1>, U0123ABC", "<!subteam^S1> <@U0123ABC>"),
+        ] {
+            assert_eq!(Mention::parse(given).unwrap().as_str(), token, "{given}");
+        }
     }
 
     #[test]

@@ -728,6 +728,14 @@ mod tests {
         derive(&steps_of(steps, app))
     }
 
+    /// Checks what the message tells of a decision: the status, the step and the reason.
+    fn assert_told(d: Decided, status: NotifyStatus, step: &str, reason: &str) {
+        assert_eq!(
+            (d.status, d.step.as_deref(), d.reason.as_deref()),
+            (status, Some(step), Some(reason))
+        );
+    }
+
     #[test]
     fn the_status_comes_from_the_steps_that_ran() {
         assert_eq!(derived(&[], None).status, NotifyStatus::Started);
@@ -805,9 +813,12 @@ mod tests {
             step("rollback", "done", "03", None),
         ];
         let d = derived(&steps, None);
-        assert_eq!(d.status, NotifyStatus::Failed);
-        assert_eq!(d.step.as_deref(), Some("verify"));
-        assert_eq!(d.reason.as_deref(), Some("GET /health answered 503"));
+        assert_told(
+            d,
+            NotifyStatus::Failed,
+            "verify",
+            "GET /health answered 503",
+        );
     }
 
     #[test]
@@ -821,10 +832,12 @@ mod tests {
                 Some("the lock step skipped this run"),
             ),
         ];
-        let d = derived(&steps, None);
-        assert_eq!(d.status, NotifyStatus::Skipped);
-        assert_eq!(d.step.as_deref(), Some("lock"));
-        assert_eq!(d.reason.as_deref(), Some("superseded by #12"));
+        assert_told(
+            derived(&steps, None),
+            NotifyStatus::Skipped,
+            "lock",
+            "superseded by #12",
+        );
     }
 
     #[test]

@@ -653,6 +653,15 @@ mod tests {
         }
     }
 
+    /// What verify waits for, given `dynos` and `wanted` web dynos of v13; panics when the
+    /// verdict is not to wait.
+    fn waiting(dynos: &[Dyno], wanted: u32) -> String {
+        match judge_dynos(dynos, 13, wanted) {
+            DynoVerdict::Waiting(what) => what,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn all_new_dynos_up_passes_and_ignores_one_offs() {
         let dynos = [
@@ -674,32 +683,17 @@ mod tests {
             judge_dynos(&dynos, 13, 2),
             DynoVerdict::Crashed(vec!["web.2".into()])
         );
-        let old_crash = [dyno("web.1", "web", "crashed", 12)];
-        assert!(matches!(
-            judge_dynos(&old_crash, 13, 1),
-            DynoVerdict::Waiting(_)
-        ));
+        waiting(&[dyno("web.1", "web", "crashed", 12)], 1);
     }
 
     #[test]
     fn only_old_dynos_up_is_still_waiting() {
-        let dynos = [dyno("web.1", "web", "up", 12)];
-        match judge_dynos(&dynos, 13, 1) {
-            DynoVerdict::Waiting(what) => {
-                assert!(what.contains("0/1 dynos of v13 up"), "{what}");
-                assert!(what.contains("web.1 v12 up"), "{what}");
-            }
-            other => panic!("{other:?}"),
-        }
-        let starting = [dyno("web.1", "web", "starting", 13)];
-        assert!(
-            matches!(judge_dynos(&starting, 13, 1), DynoVerdict::Waiting(w) if w.contains("web.1 starting"))
-        );
-        let missing = [dyno("web.1", "web", "up", 13)];
-        assert!(matches!(
-            judge_dynos(&missing, 13, 2),
-            DynoVerdict::Waiting(_)
-        ));
+        let what = waiting(&[dyno("web.1", "web", "up", 12)], 1);
+        assert!(what.contains("0/1 dynos of v13 up"), "{what}");
+        assert!(what.contains("web.1 v12 up"), "{what}");
+        let what = waiting(&[dyno("web.1", "web", "starting", 13)], 1);
+        assert!(what.contains("web.1 starting"), "{what}");
+        waiting(&[dyno("web.1", "web", "up", 13)], 2);
     }
 
     #[test]
