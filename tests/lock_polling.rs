@@ -4,15 +4,76 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{shipline, Background, TempDir};
+use shipline_sandbox::circleci::{BuildSpec, CircleCi};
 use shipline_sandbox::github::{GitHub, RunSpec};
 
 const POLL: &str = "40ms";
 
 fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[test]
+fn a_waiting_circleci_build_reads_down_to_the_build_ahead_then_watches_it_alone() {
+    let dir = TempDir::new("lockpoll-circle");
+    let circle = CircleCi::start();
+    let main = || circle.start_build(BuildSpec::branch("main", Duration::ZERO));
+    let (oldest, ahead, mine) = (main(), main(), main());
+    for build in [&oldest, &ahead, &mine] {
+        assert!(circle.wait_at_lock(build, Duration::from_secs(5)));
+    }
+    let token = circle.issue_token("mine");
+    let env = circle.job_env(&mine, &token);
+    let args = ["lock", "--poll", POLL, "--timeout", "30s", "--", "true"];
+    let mut waiting = Background::start(&dir.path, &args, &pairs(&env));
+    assert!(waiting.wait_for("Waiting behind #2", Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_millis(400));
+
+    // While #2 blocks, nothing older can let #3 go: #1's pipeline is not even listed, and
+    // each poll reads #2's jobs, one request.
+    let handed = Instant::now();
+    circle.finish(&ahead, true);
+    let mine_before: Vec<String> = circle
+        .requests()
+        .into_iter()
+        .filter(|r| r.token.as_deref() == Some("mine") && r.at < handed)
+        .map(|r| r.request.path)
+        .collect();
+    let listed = |pipeline: &str, paths: &[String]| {
+        paths
+            .iter()
+            .filter(|p| p.ends_with(&format!("/pipeline/{pipeline}/workflow")))
+            .count()
+    };
+    assert_eq!(
+        listed(&oldest.pipeline_id, &mine_before),
+        0,
+        "{mine_before:#?}"
+    );
+    let polls = mine_before
+        .iter()
+        .filter(|p| p.ends_with(&format!("/workflow/{}/job", ahead.workflow_id)))
+        .count();
+    assert!(polls >= 5, "{mine_before:#?}");
+    // Own workflow, then one read: pipelines, two workflow lists, #2's jobs.
+    assert_eq!(mine_before.len() - polls, 4, "{mine_before:#?}");
+
+    // #2 leaves: the read that follows goes further back and finds #1 still at the lock.
+    assert!(waiting.wait_for("Waiting behind #1", Duration::from_secs(20)));
+    circle.finish(&oldest, true);
+    let run = waiting.finish();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Lock held by #3"), "{run:?}");
+    let all: Vec<String> = circle
+        .requests()
+        .into_iter()
+        .filter(|r| r.token.as_deref() == Some("mine"))
+        .map(|r| r.request.path)
+        .collect();
+    assert!(listed(&oldest.pipeline_id, &all) >= 1, "{all:#?}");
 }
 
 #[test]
