@@ -6,7 +6,14 @@
 //! pinned API version; pages are followed through the `Link` header. Errors carry GitHub's
 //! own message with what to do: token scope on 401/403/404, when the rate limit resets on
 //! 403/429.
+//!
+//! The lock's reads are conditional: each page of runs or jobs is kept with its `ETag` and
+//! asked for again with `If-None-Match`. GitHub answers `304 Not Modified` while nothing in it
+//! changed, and such an answer to an authorized request does not count against the rate
+//! limit, which `GITHUB_TOKEN` shares with every other action of the repository.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -182,10 +189,23 @@ struct ErrorBody {
     message: Option<String>,
 }
 
+/// Pages kept for conditional requests at most; past that the oldest reasons to keep one
+/// (finished runs) no longer matter, and all are dropped.
+const MAX_KEPT: usize = 64;
+
+/// A page as GitHub last answered it, with the tag it gave.
+struct Kept {
+    etag: String,
+    body: Vec<u8>,
+    link: Option<String>,
+}
+
 /// The GitHub REST API.
 pub struct GitHub {
     client: Client,
     base: String,
+    /// Pages of runs and jobs by target, for `If-None-Match`.
+    kept: RefCell<HashMap<String, Kept>>,
 }
 
 impl GitHub {
@@ -201,7 +221,40 @@ impl GitHub {
         GitHub {
             client,
             base: base.trim_end_matches('/').to_string(),
+            kept: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// `GET target` as a conditional request when the page was read before: a 304 answers
+    /// with the page kept. Returns the body and the `Link` header.
+    fn get_conditional(&self, target: &str) -> Result<(Vec<u8>, Option<String>)> {
+        let mut request = Request::get(target.to_string());
+        if let Some(kept) = self.kept.borrow().get(target) {
+            request = request.header("If-None-Match", kept.etag.clone());
+        }
+        let reply = self.client.send(request)?;
+        if reply.status == 304 {
+            if let Some(kept) = self.kept.borrow().get(target) {
+                return Ok((kept.body.clone(), kept.link.clone()));
+            }
+        }
+        let reply = check(reply)?;
+        let link = reply.header("Link").map(str::to_string);
+        if let Some(etag) = reply.header("ETag").filter(|t| !t.trim().is_empty()) {
+            let mut kept = self.kept.borrow_mut();
+            if kept.len() >= MAX_KEPT && !kept.contains_key(target) {
+                kept.clear();
+            }
+            kept.insert(
+                target.to_string(),
+                Kept {
+                    etag: etag.to_string(),
+                    body: reply.body.clone(),
+                    link: link.clone(),
+                },
+            );
+        }
+        Ok((reply.body, link))
     }
 
     /// Compares `base...head` in `owner/repo`, following every page of commits.
@@ -480,9 +533,9 @@ impl GitHub {
                     "GitHub answered the same next page of {what} twice ({target}); the listing loops, and the lock does not decide on a partial view"
                 ));
             }
-            let reply = self.client.send(Request::get(target.clone()))?;
-            let next = reply.header("Link").and_then(next_link);
-            let page: RunsPage = parse(reply)?;
+            let (body, link) = self.get_conditional(&target)?;
+            let next = link.as_deref().and_then(next_link);
+            let page: RunsPage = from_body(&body, &target)?;
             let done = page.workflow_runs.last().is_some_and(&enough);
             let empty = page.workflow_runs.is_empty();
             all.extend(page.workflow_runs);
@@ -512,9 +565,9 @@ impl GitHub {
                     "GitHub answered the same next page of {what} twice; the listing loops"
                 ));
             }
-            let reply = self.client.send(Request::get(target.clone()))?;
-            let next = reply.header("Link").and_then(next_link);
-            let page: JobsPage = parse(reply)?;
+            let (body, link) = self.get_conditional(&target)?;
+            let next = link.as_deref().and_then(next_link);
+            let page: JobsPage = from_body(&body, &target)?;
             let empty = page.jobs.is_empty();
             all.extend(page.jobs);
             match next {
@@ -541,19 +594,36 @@ pub fn next_link(link: &str) -> Option<String> {
     })
 }
 
+/// The reply if it is a success, else an [`ApiError`] carrying GitHub's message.
+fn check(reply: Reply) -> Result<Reply> {
+    if reply.is_success() {
+        return Ok(reply);
+    }
+    let body: Option<ErrorBody> = serde_json::from_slice(&reply.body).ok();
+    let number = |name: &str| reply.header(name).and_then(|v| v.trim().parse().ok());
+    Err(anyhow!(ApiError {
+        status: reply.status,
+        message: body.and_then(|b| b.message),
+        remaining: number("x-ratelimit-remaining"),
+        reset: number("x-ratelimit-reset"),
+        request: reply.request,
+    }))
+}
+
+/// A page's body as `T`.
+fn from_body<T: DeserializeOwned>(body: &[u8], target: &str) -> Result<T> {
+    serde_json::from_slice(body).with_context(|| {
+        format!(
+            "GitHub GET {} answered a body that is not the expected JSON ({} bytes)",
+            http::display_target(target),
+            body.len()
+        )
+    })
+}
+
 /// Turns a reply into `T`, or into an [`ApiError`] carrying GitHub's message.
 fn parse<T: DeserializeOwned>(reply: Reply) -> Result<T> {
-    if !reply.is_success() {
-        let body: Option<ErrorBody> = serde_json::from_slice(&reply.body).ok();
-        let number = |name: &str| reply.header(name).and_then(|v| v.trim().parse().ok());
-        return Err(anyhow!(ApiError {
-            status: reply.status,
-            message: body.and_then(|b| b.message),
-            remaining: number("x-ratelimit-remaining"),
-            reset: number("x-ratelimit-reset"),
-            request: reply.request,
-        }));
-    }
+    let reply = check(reply)?;
     serde_json::from_slice(&reply.body).with_context(|| {
         format!(
             "GitHub {} answered {} with a body that is not the expected JSON ({} bytes)",

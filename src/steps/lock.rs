@@ -6,11 +6,15 @@
 //! read, skips, or gives up at `--timeout` as `--on-timeout` says. There is no lock state of
 //! shipline's own: nothing to leak, nothing to go stale.
 //!
-//! Polling is frugal: a full read of the queue (every page of every list) happens at the start,
-//! whenever a watched build changes, before taking the lock (a skip is confirmed by re-reading
-//! the newer build alone), and every
-//! [`FULL_READ_EVERY`] polls; in between only the build this one waits behind directly (and, in
-//! `latest` mode, the nearest newer build not yet at the lock) is re-read.
+//! Polling is frugal. Each poll re-reads only the build this one waits behind directly (and, in
+//! `latest` mode, the nearest newer build not yet at the lock): while that build blocks,
+//! nothing older can let this one go. A read of the queue happens at the start, whenever a
+//! watched build changes, and in `latest` mode every [`FULL_READ_EVERY`] polls; each
+//! provider's read looks only at what can have changed since the last one and can matter
+//! (CircleCI: new pipelines, workflows not over; GitHub: conditional requests that GitHub
+//! answers 304, outside the rate limit, while nothing changed). Taking the lock is confirmed
+//! a moment later by [`Queue::read_all`], which takes no such shortcut; a skip is confirmed by
+//! re-reading the newer build alone.
 
 mod circleci;
 mod github;
@@ -34,8 +38,10 @@ use crate::usage::UsageError;
 pub const CIRCLECI_POLL: Duration = Duration::from_secs(10);
 /// Default poll on GitHub Actions (its token allows 1,000 requests an hour per repository).
 pub const GITHUB_POLL: Duration = Duration::from_secs(30);
-/// A full read of the queue at least every this many polls, whatever the watched builds do:
-/// it catches what watching cannot see (a rerun of an older pipeline, a new newest build).
+/// In `latest` mode, a read of the queue at least every this many polls, whatever the watched
+/// builds do: it catches what watching cannot see, a newer build other than the watched one
+/// reaching the lock. In `queue` mode nothing but the build waited behind can end the wait,
+/// and it is re-read every poll.
 pub const FULL_READ_EVERY: u32 = 12;
 
 /// The CI's record of the builds of one job on one branch.
@@ -44,11 +50,14 @@ pub trait Queue {
     fn own(&self) -> &Build;
     /// What is locked, for messages: job, branch, project, CI.
     fn scope(&self) -> String;
-    /// Reads every build that can matter: the earlier ones, and with `newer` the later ones.
+    /// Reads the builds that can matter: the earlier ones, and with `newer` the later ones. A
+    /// queue may read only what can have changed since its last read and carry the rest
+    /// over, and may stop at the nearest earlier build that blocks (enough to wait).
     fn read(&mut self, newer: bool) -> Result<Vec<Build>>;
     /// A read that may not take shortcuts: the one that confirms taking the lock. A queue
     /// whose [`Queue::read`] looks at newer builds only until the nearest one still in its
-    /// tests (enough to wait, not to deploy) reads them all here.
+    /// tests (enough to wait, not to deploy), or at earlier ones only until one blocks, reads
+    /// them all here.
     fn read_all(&mut self, newer: bool) -> Result<Vec<Build>> {
         self.read(newer)
     }
@@ -188,7 +197,7 @@ pub fn wait_turn(
                 std::thread::sleep(timing.poll.min(left));
                 waited.polls += 1;
                 since_full += 1;
-                if since_full >= FULL_READ_EVERY {
+                if newer && since_full >= FULL_READ_EVERY {
                     view = queue.read(newer)?;
                     since_full = 0;
                     continue;
@@ -461,13 +470,14 @@ pub fn run(args: &LockArgs, state: &mut State) -> Result<Outcome> {
         LockProvider::CircleCi => {
             let setup = circle_setup(args, &env)?;
             let api = CircleCi::new(&setup.api_url, &setup.token, started + args.timeout);
-            let queue = circleci::CircleQueue::connect(
+            let mut queue = circleci::CircleQueue::connect(
                 api,
                 setup.slug,
                 setup.branch,
                 setup.job,
                 &setup.workflow_id,
             )?;
+            queue.stale_after = args.stale_after;
             (
                 Box::new(queue),
                 args.poll.unwrap_or(CIRCLECI_POLL),
@@ -824,11 +834,16 @@ mod tests {
 
     #[test]
     fn between_full_reads_only_the_build_ahead_is_watched() {
-        // #9 stays running for a while: polls refresh it alone, one request each.
+        // #9 stays running for a while: polls refresh it alone, one request each, and in
+        // latest mode the queue is read again every FULL_READ_EVERY polls.
         let mut views = vec![vec![b(8, JobState::Blocked), b(9, JobState::Running)]];
         views.push(views[0].clone());
-        let (mut q, reads, refreshes) = scripted(views);
-        let (ending, waited) = wait_turn(&mut q, &QUEUE, &fast(60)).unwrap();
+        let latest = Policy {
+            mode: Mode::Latest,
+            ..QUEUE
+        };
+        let (mut q, reads, refreshes) = scripted(views.clone());
+        let (ending, waited) = wait_turn(&mut q, &latest, &fast(120)).unwrap();
         assert!(matches!(ending, Ending::TimedOut(ref behind) if behind[0].number == 9));
         assert!(waited.polls >= 3, "{waited:?}");
         assert_eq!(
@@ -836,6 +851,14 @@ mod tests {
             waited.polls - waited.polls / FULL_READ_EVERY
         );
         assert_eq!(*reads.borrow(), 1 + waited.polls / FULL_READ_EVERY);
+
+        // In queue mode only the build ahead can end the wait: no read after the first.
+        let (mut q, reads, refreshes) = scripted(views);
+        let (ending, waited) = wait_turn(&mut q, &QUEUE, &fast(300)).unwrap();
+        assert!(matches!(ending, Ending::TimedOut(ref behind) if behind[0].number == 9));
+        assert!(waited.polls > FULL_READ_EVERY, "{waited:?}");
+        assert_eq!(*refreshes.borrow(), waited.polls);
+        assert_eq!(*reads.borrow(), 1);
     }
 
     #[test]

@@ -2,13 +2,27 @@
 //! the job of the lock's name, ordered by pipeline number (then workflow creation, for a
 //! rerun workflow in the same pipeline).
 //!
-//! A full read walks the branch's pipelines newest first down to the oldest that can matter,
-//! lists each pipeline's workflows and the jobs of every workflow that is not over. Between
-//! full reads, [`CircleQueue::refresh`] re-reads only the jobs of one watched workflow: one
-//! request instead of dozens.
+//! A read looks only at what can have changed since the last one and can matter now:
+//! - pipelines: newest first, only until a page shows one already known (new pipelines only
+//!   ever appear on top); the ones below are taken as last seen;
+//! - workflows: re-listed only for a pipeline not settled, one still setting up or with a
+//!   workflow that is not over (a workflow that is over never changes);
+//! - jobs: read only for workflows that are not over;
+//! - earlier pipelines nearest first, and only until one holds a build that blocks: while it
+//!   does, nothing older can change the verdict. In `latest` mode newer pipelines nearest
+//!   first, until one supersedes or (unless reading all) one is in flight.
+//!
+//! What is not read again is carried over as last seen when it cannot have changed, and left
+//! out when it could have (beyond the nearest blocker it cannot change the verdict, and a
+//! state read minutes ago would only mislead the log). The read that confirms taking the
+//! lock ([`Queue::read_all`]) walks every page and re-lists the workflows of every pipeline
+//! in the window except those found settled less than [`RECENT`] before: so a rerun workflow
+//! in an old pipeline (CircleCI's reruns add a workflow to the pipeline) is seen before the
+//! lock is taken. Between reads, [`CircleQueue::refresh`] re-reads only the jobs of one
+//! watched workflow: one request.
 
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
@@ -21,6 +35,12 @@ use crate::time::parse_rfc3339;
 /// long, so nothing in them can still be in flight (approval holds aside, which do not block
 /// unless `--include-on-hold`).
 pub const LOOKBACK: Duration = Duration::from_secs(24 * 3600);
+
+/// A pipeline found settled this recently is not listed again by the read that confirms
+/// taking the lock: that read follows the one that listed it by the confirming pause (at
+/// most a second), and a rerun appearing in between is no more visible than one appearing
+/// just after the lock is taken.
+pub const RECENT: Duration = Duration::from_secs(2);
 
 /// How a job of a workflow stands, given all the jobs of the workflow (to tell a job blocked
 /// behind a pending approval from one blocked behind running tests).
@@ -114,6 +134,17 @@ pub fn pending_build(pipeline: &Pipeline, link: String) -> Build {
     }
 }
 
+/// A pipeline as last seen.
+struct Seen {
+    pipeline: Pipeline,
+    /// Its workflows when last listed; `None` before they were.
+    workflows: Option<Vec<Workflow>>,
+    /// When they were listed.
+    listed_at: Instant,
+    /// The builds it held then.
+    builds: Vec<Build>,
+}
+
 /// The lock's view of a CircleCI project.
 pub struct CircleQueue {
     api: CircleCi,
@@ -122,9 +153,13 @@ pub struct CircleQueue {
     job: String,
     own: Build,
     own_pipeline: String,
+    /// `--stale-after`: a running build older than this does not end the search for a blocker.
+    pub stale_after: Option<Duration>,
     /// Builds of workflows that are over (they never change), by workflow id; `None` for a
     /// finished workflow without the job.
     finished: HashMap<String, Option<Build>>,
+    /// Pipelines seen, by id.
+    seen: HashMap<String, Seen>,
 }
 
 impl CircleQueue {
@@ -153,8 +188,212 @@ impl CircleQueue {
             job,
             own,
             own_pipeline: workflow.pipeline_id,
+            stale_after: None,
             finished: HashMap::new(),
+            seen: HashMap::new(),
         })
+    }
+
+    /// Whether a pipeline seen before can no longer change: its configuration is resolved and
+    /// every workflow but the own one is over. Only a rerun (a new workflow) can add to it.
+    fn settled(&self, seen: &Seen) -> bool {
+        !seen.pipeline.state.may_still_create_workflows()
+            && seen.workflows.as_ref().is_some_and(|workflows| {
+                workflows
+                    .iter()
+                    .all(|w| w.id == self.own.key.id || w.status.is_terminal())
+            })
+    }
+
+    /// Whether a read must list a pipeline's workflows again: one not yet listed or not
+    /// settled; with `all`, any but those found settled less than [`RECENT`] ago.
+    fn must_list(&self, id: &str, all: bool) -> bool {
+        match self.seen.get(id) {
+            None => true,
+            Some(seen) if all => !(self.settled(seen) && seen.listed_at.elapsed() < RECENT),
+            Some(seen) => !self.settled(seen),
+        }
+    }
+
+    /// Lists a pipeline's workflows and reads the jobs of those not over; remembers them.
+    fn read_pipeline(&mut self, pipeline: &Pipeline) -> Result<Vec<Build>> {
+        let workflows = self.api.workflows(&pipeline.id)?;
+        let mut builds = Vec::new();
+        let mut has_job = false;
+        let mut setting_up = pipeline.state.may_still_create_workflows();
+        for workflow in &workflows {
+            if workflow.id == self.own.key.id {
+                has_job = true;
+                continue;
+            }
+            if let Some(known) = self.finished.get(&workflow.id) {
+                has_job |= known.is_some();
+                builds.extend(known.clone());
+                continue;
+            }
+            let over = workflow.status.is_terminal();
+            if workflow.tag.as_deref() == Some("setup") {
+                setting_up |= !over;
+            }
+            let later = workflow_key(workflow) > self.own.key;
+            if over && !later {
+                // Nothing in it will run again, and an earlier build never supersedes.
+                continue;
+            }
+            let jobs = self.api.jobs(&workflow.id)?;
+            let link = self.link(workflow, &jobs);
+            let build = workflow_build(workflow, &jobs, &self.job, link);
+            has_job |= build.is_some();
+            if over {
+                self.finished.insert(workflow.id.clone(), build.clone());
+            }
+            builds.extend(build);
+        }
+        if !has_job && setting_up {
+            let link = self.api.pipeline_link(&self.slug, pipeline.number);
+            builds.push(pending_build(pipeline, link));
+        }
+        self.seen.insert(
+            pipeline.id.clone(),
+            Seen {
+                pipeline: pipeline.clone(),
+                workflows: Some(workflows),
+                listed_at: Instant::now(),
+                builds: builds.clone(),
+            },
+        );
+        Ok(builds)
+    }
+
+    /// The builds of a pipeline, and whether they were read now: read again when
+    /// [`CircleQueue::must_list`] says so and `look` allows; else those of a settled pipeline
+    /// as last seen (they cannot have changed) and none of one that is not (what it was
+    /// once is no news worth showing or deciding on).
+    fn builds_of(
+        &mut self,
+        pipeline: &Pipeline,
+        look: bool,
+        all: bool,
+    ) -> Result<(Vec<Build>, bool)> {
+        if look && self.must_list(&pipeline.id, all) {
+            return Ok((self.read_pipeline(pipeline)?, true));
+        }
+        let carried = self
+            .seen
+            .get(&pipeline.id)
+            .filter(|seen| self.settled(seen))
+            .map(|seen| seen.builds.clone())
+            .unwrap_or_default();
+        Ok((carried, false))
+    }
+
+    /// The pipelines of the window (within [`LOOKBACK`] of the own one, on the branch),
+    /// newest first. Unless `all`, pages are read only until one shows a pipeline already
+    /// seen; the older ones are taken as last seen.
+    fn pipelines(&mut self, all: bool) -> Result<Vec<Pipeline>> {
+        let own_number = self.own.number;
+        let floor = self
+            .own
+            .created
+            .and_then(|t| t.checked_sub(LOOKBACK))
+            .unwrap_or(UNIX_EPOCH);
+        let too_old = |p: &Pipeline| {
+            p.number < own_number
+                && parse_rfc3339(&p.created_at).is_some_and(|created| created < floor)
+        };
+        let known: HashSet<u64> = if all {
+            HashSet::new()
+        } else {
+            self.seen.values().map(|s| s.pipeline.number).collect()
+        };
+        let listed = self.api.pipelines(&self.slug, &self.branch, |p| {
+            too_old(p) || known.contains(&p.number)
+        })?;
+        let mut pipelines: HashMap<String, Pipeline> = HashMap::new();
+        if !all {
+            for seen in self.seen.values() {
+                pipelines.insert(seen.pipeline.id.clone(), seen.pipeline.clone());
+            }
+        }
+        for pipeline in listed {
+            // Remembered even before its workflows are listed, so that the next read knows
+            // where the pipelines it has seen begin.
+            self.seen
+                .entry(pipeline.id.clone())
+                .and_modify(|seen| seen.pipeline = pipeline.clone())
+                .or_insert_with(|| Seen {
+                    pipeline: pipeline.clone(),
+                    workflows: None,
+                    listed_at: Instant::now(),
+                    builds: Vec::new(),
+                });
+            pipelines.insert(pipeline.id.clone(), pipeline);
+        }
+        // The branch filter is the server's; checked again here, as the lock must not queue
+        // behind another branch's builds.
+        let branch = self.branch.as_str();
+        let mut pipelines: Vec<Pipeline> = pipelines
+            .into_values()
+            .filter(|p| !too_old(p))
+            .filter(|p| {
+                p.vcs
+                    .as_ref()
+                    .and_then(|v| v.branch.as_deref())
+                    .is_none_or(|b| b == branch)
+            })
+            .collect();
+        if !pipelines.iter().any(|p| p.id == self.own_pipeline) {
+            // A tag build locking with --branch: its pipeline is not on the branch, but other
+            // workflows of it still count.
+            pipelines.push(Pipeline {
+                id: self.own_pipeline.clone(),
+                number: own_number,
+                state: crate::circleci::PipelineState::Created,
+                created_at: String::new(),
+                vcs: None,
+            });
+        }
+        pipelines.sort_by_key(|p| std::cmp::Reverse(p.number));
+        Ok(pipelines)
+    }
+
+    /// A read: of every pipeline and workflow that can have changed with `all`, else only of
+    /// what can change the verdict (see the module's documentation).
+    fn read_view(&mut self, newer: bool, all: bool) -> Result<Vec<Build>> {
+        let own_number = self.own.number;
+        let pipelines = self.pipelines(all)?;
+        let own = self.own.key.clone();
+        let mut builds = Vec::new();
+        // Earlier pipelines (and the own one) nearest first, until one blocks.
+        let mut found_blocker = false;
+        for pipeline in pipelines.iter().filter(|p| p.number <= own_number) {
+            let (found, _) = self.builds_of(pipeline, all || !found_blocker, all)?;
+            let now = SystemTime::now();
+            found_blocker |= found.iter().any(|b| {
+                let stale = match (self.stale_after, b.running_for(now)) {
+                    (Some(limit), Some(ran)) => ran > limit,
+                    _ => false,
+                };
+                b.key < own && b.state.blocks(false) && !stale
+            });
+            builds.extend(found);
+        }
+        if newer {
+            // Newer pipelines nearest first, until one supersedes (reason enough to skip) or,
+            // unless reading all, one is in flight (enough to wait on).
+            let mut found_enough = false;
+            for pipeline in pipelines.iter().rev().filter(|p| p.number > own_number) {
+                let (found, read) = self.builds_of(pipeline, all || !found_enough, all)?;
+                found_enough |= found.iter().any(|b| b.state.supersedes());
+                found_enough |= read
+                    && !all
+                    && found
+                        .iter()
+                        .any(|b| !matches!(b.state, JobState::Succeeded | JobState::Ended));
+                builds.extend(found);
+            }
+        }
+        Ok(builds)
     }
 
     fn link(&self, workflow: &Workflow, jobs: &[Job]) -> String {
@@ -180,83 +419,11 @@ impl Queue for CircleQueue {
     }
 
     fn read(&mut self, newer: bool) -> Result<Vec<Build>> {
-        let own_number = self.own.number;
-        let floor = self
-            .own
-            .created
-            .and_then(|t| t.checked_sub(LOOKBACK))
-            .unwrap_or(UNIX_EPOCH);
-        let too_old = |p: &Pipeline| {
-            p.number < own_number
-                && parse_rfc3339(&p.created_at).is_some_and(|created| created < floor)
-        };
-        let pipelines = self.api.pipelines(&self.slug, &self.branch, too_old)?;
-        // The branch filter is the server's; checked again here, as the lock must not queue
-        // behind another branch's builds.
-        let branch = self.branch.as_str();
-        let mut pipelines: Vec<Pipeline> = pipelines
-            .into_iter()
-            .filter(|p| !too_old(p))
-            .filter(|p| {
-                p.vcs
-                    .as_ref()
-                    .and_then(|v| v.branch.as_deref())
-                    .is_none_or(|b| b == branch)
-            })
-            .collect();
-        if !pipelines.iter().any(|p| p.id == self.own_pipeline) {
-            // A tag build locking with --branch: its pipeline is not on the branch, but other
-            // workflows of it still count.
-            pipelines.push(Pipeline {
-                id: self.own_pipeline.clone(),
-                number: own_number,
-                state: crate::circleci::PipelineState::Created,
-                created_at: String::new(),
-                vcs: None,
-            });
-        }
-        let mut builds = Vec::new();
-        for pipeline in pipelines {
-            if pipeline.number > own_number && !newer {
-                continue;
-            }
-            let workflows = self.api.workflows(&pipeline.id)?;
-            let mut has_job = false;
-            let mut setting_up = pipeline.state.may_still_create_workflows();
-            for workflow in &workflows {
-                if workflow.id == self.own.key.id {
-                    has_job = true;
-                    continue;
-                }
-                if let Some(known) = self.finished.get(&workflow.id) {
-                    has_job |= known.is_some();
-                    builds.extend(known.clone());
-                    continue;
-                }
-                let over = workflow.status.is_terminal();
-                if workflow.tag.as_deref() == Some("setup") {
-                    setting_up |= !over;
-                }
-                let later = workflow_key(workflow) > self.own.key;
-                if over && !later {
-                    // Nothing in it will run again, and an earlier build never supersedes.
-                    continue;
-                }
-                let jobs = self.api.jobs(&workflow.id)?;
-                let link = self.link(workflow, &jobs);
-                let build = workflow_build(workflow, &jobs, &self.job, link);
-                has_job |= build.is_some();
-                if over {
-                    self.finished.insert(workflow.id.clone(), build.clone());
-                }
-                builds.extend(build);
-            }
-            if !has_job && setting_up {
-                let link = self.api.pipeline_link(&self.slug, pipeline.number);
-                builds.push(pending_build(&pipeline, link));
-            }
-        }
-        Ok(builds)
+        self.read_view(newer, false)
+    }
+
+    fn read_all(&mut self, newer: bool) -> Result<Vec<Build>> {
+        self.read_view(newer, true)
     }
 
     fn refresh(&mut self, build: &Build) -> Result<Option<Build>> {

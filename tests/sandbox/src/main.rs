@@ -121,9 +121,12 @@ under their parent, mentions as @oncall (user groups from --slack-usergroup), li
 terminal without NO_COLOR.
     --control URL         the control API [default: $SHIPLINE_SANDBOX_CONTROL]
 
-BENCH-LOCK runs builds arriving over a period on the fake CircleCI, each running
+BENCH-LOCK runs builds arriving over a period on the fake CircleCI (or GitHub), each running
 `shipline lock -- <deploy>` in its deploy job, time scaled down, and reports the hand-off
-delay and API requests per waiting build per minute (in unscaled time):
+delay and API requests per waiting build per minute (in unscaled time; on GitHub also those
+counted against the rate limit, which 304s are not). It exits 1 when deploys overlapped, a
+build failed, or a target was missed: a hand-off within one poll plus 1 s; in queue mode at
+most 10 requests per waiting build per minute on CircleCI, 2 rate-limited ones on GitHub:
     --shipline PATH       the shipline binary (required)
     --builds N            builds [default: 10]
     --over SECONDS        period over which they arrive [default: 60]

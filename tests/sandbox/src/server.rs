@@ -420,6 +420,13 @@ fn write_response<W: Write>(out: &mut W, response: Response) -> io::Result<()> {
     }
     head.push_str("Connection: close\r\n");
     match response.body {
+        // A 304 has no body, and a Content-Length would have to be the one of the 200 it
+        // stands for, so none is sent.
+        Body::Bytes(_) if response.status == 304 => {
+            head.push_str("\r\n");
+            out.write_all(head.as_bytes())?;
+            out.flush()
+        }
         Body::Bytes(bytes) => {
             head.push_str(&format!("Content-Length: {}\r\n\r\n", bytes.len()));
             out.write_all(head.as_bytes())?;

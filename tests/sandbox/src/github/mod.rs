@@ -52,11 +52,19 @@
 //!   relations come in the order `prev`, `first`, `next`, `last`.
 //!   Clients are meant to follow `rel="next"` verbatim, which is all this settles.
 //! - **Rate limit**: every request that gets past the token and `User-Agent` checks counts
-//!   against the primary limit (5,000 an hour; a 401, the 403 for a missing `User-Agent` and
-//!   an injected failure do not count), and every answer, errors included, carries the headers of the token's
+//!   against the primary limit (5,000 an hour; a 401, the 403 for a missing `User-Agent`,
+//!   an injected failure and a conditional request answered 304 with a token do not count),
+//!   and every answer, errors included, carries the headers of the token's
 //!   window with `X-RateLimit-Resource: core`. `GET /rate_limit` does not count and still
 //!   answers once the limit is used up, as GitHub documents; without a token its body shows
 //!   the 60 requests an hour of anonymous callers.
+//! - **Conditional requests**: every `GET` answered 200 carries `ETag: W/"…"`, a weak tag
+//!   over the body (the SHA-256 of its bytes), with `Cache-Control: private, max-age=60,
+//!   s-maxage=60` and `Vary: Accept, Authorization, Cookie, X-GitHub-OTP`. A request whose
+//!   `If-None-Match` names that tag (weak comparison, a list of tags, or `*`) is answered
+//!   `304 Not Modified` with the same `ETag`, no body and no `Content-Length`; with a token
+//!   it leaves `X-RateLimit-Remaining` as it was, as GitHub documents. `max-age` is not
+//!   honoured by the fake (a client always asks again), nor `If-Modified-Since`.
 //! - **Errors**: a revision a listing starts from that does not exist is a 404
 //!   `No commit found for SHA: …`, one commit that does not exist a 422 with the same message,
 //!   a repository without commits a 409 `Git Repository is empty.`, and two commits without a
@@ -67,8 +75,8 @@
 //! the requests made with each, so tests and the benchmark can count requests per build.
 //!
 //! Known divergences: no deployments (a 404), no `files` in commits and comparisons, commit
-//! `author`/`committer` user objects always `null`, no GraphQL, no conditional requests (so
-//! never a 304), and the rate limit's window is one hour unless a test sets when it resets
+//! `author`/`committer` user objects always `null`, no GraphQL, no `Last-Modified`, and the
+//! rate limit's window is one hour unless a test sets when it resets
 //! ([`GitHub::set_rate_limit_reset_in`]).
 
 pub mod actions;
@@ -84,8 +92,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::server::{Request, Response, Server};
-use crate::util::uuid;
+use crate::server::{Body, Request, Response, Server};
+use crate::util::{sha256_hex, uuid};
 
 pub use actions::{RunRef, RunSpec};
 
@@ -119,6 +127,8 @@ struct State {
     page_cap: usize,
     failures: Vec<Failure>,
     requests: Vec<Request>,
+    /// Per request received, in order: whether it counted against the primary rate limit.
+    charged: Vec<bool>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -174,6 +184,7 @@ impl GitHub {
             page_cap: MAX_PER_PAGE,
             failures: Vec::new(),
             requests: Vec::new(),
+            charged: Vec::new(),
         }));
         let handler_state = shared.clone();
         let server = Server::serve_with(
@@ -260,13 +271,26 @@ impl GitHub {
         token
     }
 
-    /// How many requests the token labelled `label` made.
+    /// How many requests the token labelled `label` made, 304s included.
     pub fn request_count(&self, label: &str) -> usize {
+        self.count(label, false)
+    }
+
+    /// How many of the requests of the token labelled `label` counted against the primary
+    /// rate limit: all but the conditional ones answered 304 (and those the limit never
+    /// counts: 401s, injected failures, `GET /rate_limit`).
+    pub fn rate_limited_count(&self, label: &str) -> usize {
+        self.count(label, true)
+    }
+
+    fn count(&self, label: &str, charged_only: bool) -> usize {
         let state = lock(&self.shared);
         state
             .requests
             .iter()
-            .filter(|r| {
+            .zip(&state.charged)
+            .filter(|(_, charged)| **charged || !charged_only)
+            .filter(|(r, _)| {
                 bearer(r)
                     .and_then(|t| state.tokens.get(t))
                     .is_some_and(|(l, _)| l == label)
@@ -482,6 +506,7 @@ fn handle(shared: &Shared, req: Request) -> Response {
         state.rate_reset = now + 3600;
     }
     state.requests.push(req.clone());
+    state.charged.push(false);
     let response = route(&mut state, &req);
     let used = state.rate_limit - state.rate_remaining;
     response
@@ -543,12 +568,54 @@ fn route(state: &mut State, req: &Request) -> Response {
     }
     if req.method == "GET" && req.path == "/rate_limit" {
         // Reading the rate limit does not count against it.
-        return rate_limit(state, authenticated);
+        return conditional(req, rate_limit(state, authenticated));
     }
     if state.rate_remaining == 0 {
         return error(403, "API rate limit exceeded for installation ID 1.");
     }
-    state.rate_remaining -= 1;
+    let response = dispatch(state, req, authenticated, may_read_actions);
+    let response = conditional(req, response);
+    // A 304 to an authorized request does not count against the primary rate limit.
+    if response.status != 304 || !authenticated {
+        state.rate_remaining -= 1;
+        if let Some(charged) = state.charged.last_mut() {
+            *charged = true;
+        }
+    }
+    response
+}
+
+/// A `GET` answered 200 carries a weak `ETag` over its representation, as GitHub's do; when
+/// the request's `If-None-Match` names it (or is `*`), the answer is `304 Not Modified` with
+/// the same `ETag` and caching headers and no body.
+fn conditional(req: &Request, response: Response) -> Response {
+    let body = match &response.body {
+        Body::Bytes(bytes) if req.method == "GET" && response.status == 200 => bytes,
+        _ => return response,
+    };
+    let etag = format!("W/\"{}\"", sha256_hex(body));
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    let matches = req.header("If-None-Match").is_some_and(|tags| {
+        tags.split(',')
+            .any(|tag| tag.trim() == "*" || opaque(tag) == opaque(&etag))
+    });
+    let response = if matches {
+        Response::empty(304)
+    } else {
+        response
+    };
+    response
+        .with_header("ETag", etag)
+        .with_header("Cache-Control", "private, max-age=60, s-maxage=60")
+        .with_header("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")
+}
+
+fn dispatch(
+    state: &mut State,
+    req: &Request,
+    authenticated: bool,
+    may_read_actions: bool,
+) -> Response {
     if req.method != "GET" {
         return error(404, "Not Found");
     }
