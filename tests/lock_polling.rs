@@ -6,19 +6,20 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{shipline, Background, TempDir};
+use common::{Shipline, World};
 use shipline_sandbox::circleci::{BuildSpec, CircleCi};
 use shipline_sandbox::github::{GitHub, RunSpec};
 
 const POLL: &str = "40ms";
 
-fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+/// `shipline <args>` in the job directory `w`, with the job's CI variables `env`.
+fn lock(w: &World, args: &[&str], env: &[(String, String)]) -> Shipline {
+    w.shipline(args).envs(env.iter().cloned())
 }
 
 #[test]
 fn a_waiting_circleci_build_reads_down_to_the_build_ahead_then_watches_it_alone() {
-    let dir = TempDir::new("lockpoll-circle");
+    let w = World::without_git("lockpoll-circle");
     let circle = CircleCi::start();
     let main = || circle.start_build(BuildSpec::branch("main", Duration::ZERO));
     let (oldest, ahead, mine) = (main(), main(), main());
@@ -28,7 +29,7 @@ fn a_waiting_circleci_build_reads_down_to_the_build_ahead_then_watches_it_alone(
     let token = circle.issue_token("mine");
     let env = circle.job_env(&mine, &token);
     let args = ["lock", "--poll", POLL, "--timeout", "30s", "--", "true"];
-    let mut waiting = Background::start(&dir.path, &args, &pairs(&env));
+    let mut waiting = lock(&w, &args, &env).start();
     assert!(waiting.wait_for("Waiting behind #2", Duration::from_secs(20)));
     std::thread::sleep(Duration::from_millis(400));
 
@@ -78,7 +79,7 @@ fn a_waiting_circleci_build_reads_down_to_the_build_ahead_then_watches_it_alone(
 
 #[test]
 fn a_waiting_github_run_polls_with_conditional_requests_and_still_sees_the_hand_off() {
-    let dir = TempDir::new("lockpoll-github");
+    let w = World::without_git("lockpoll-github");
     let gh = GitHub::start();
     let main = || gh.start_run(RunSpec::branch("main", Duration::ZERO));
     let (ahead, mine) = (main(), main());
@@ -88,7 +89,7 @@ fn a_waiting_github_run_polls_with_conditional_requests_and_still_sees_the_hand_
     let token = gh.issue_token("mine");
     let env = gh.job_env(&mine, &token);
     let args = ["lock", "--poll", POLL, "--timeout", "400ms", "--", "true"];
-    let run = shipline(&dir.path, &args, &pairs(&env));
+    let run = lock(&w, &args, &env).run();
     assert_eq!(run.code, 1, "{run:?}");
     let polls = run.stdout.matches("Waiting behind #1").count();
     assert!(polls >= 5, "{run:?}");
@@ -113,7 +114,7 @@ fn a_waiting_github_run_polls_with_conditional_requests_and_still_sees_the_hand_
     let token = gh.issue_token("mine-again");
     let env = gh.job_env(&mine, &token);
     let args = ["lock", "--poll", POLL, "--timeout", "30s", "--", "true"];
-    let mut waiting = Background::start(&dir.path, &args, &pairs(&env));
+    let mut waiting = lock(&w, &args, &env).start();
     assert!(waiting.wait_for("Waiting behind #1", Duration::from_secs(20)));
     gh.finish_run(&ahead, true);
     let run = waiting.finish();
