@@ -129,6 +129,15 @@ impl Build {
         Some(now.duration_since(since).unwrap_or_default())
     }
 
+    /// Whether its job has been running longer than `stale_after` at `now`, so the lock ignores
+    /// it (`--stale-after`; without it nothing is stale). Only a running job can be stale.
+    pub fn is_stale(&self, stale_after: Option<Duration>, now: SystemTime) -> bool {
+        match (stale_after, self.running_for(now)) {
+            (Some(limit), Some(ran)) => ran > limit,
+            _ => false,
+        }
+    }
+
     /// Its state in words, with how long: `running for 2m10s`, `blocked on its upstream jobs
     /// (created 3m05s ago)`.
     pub fn situation(&self, now: SystemTime) -> String {
@@ -218,11 +227,7 @@ pub fn decide(own: &OrderKey, others: &[Build], policy: &Policy, now: SystemTime
     let mut stale = Vec::new();
     let mut live = Vec::new();
     for build in others.iter().filter(|b| b.key.id != own.id) {
-        let is_stale = match (policy.stale_after, build.running_for(now)) {
-            (Some(limit), Some(ran)) => ran > limit,
-            _ => false,
-        };
-        if is_stale {
+        if build.is_stale(policy.stale_after, now) {
             stale.push(build.clone());
         } else {
             live.push(build);

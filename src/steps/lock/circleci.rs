@@ -370,11 +370,7 @@ impl CircleQueue {
             let (found, _) = self.builds_of(pipeline, all || !found_blocker, all)?;
             let now = SystemTime::now();
             found_blocker |= found.iter().any(|b| {
-                let stale = match (self.stale_after, b.running_for(now)) {
-                    (Some(limit), Some(ran)) => ran > limit,
-                    _ => false,
-                };
-                b.key < own && b.state.blocks(false) && !stale
+                b.key < own && b.state.blocks(false) && !b.is_stale(self.stale_after, now)
             });
             builds.extend(found);
         }

@@ -289,11 +289,8 @@ impl GitHubQueue {
             let build = if !found_blocker && run.status.as_deref() == Some("in_progress") {
                 let jobs = self.jobs_of(run)?;
                 let build = self.build(run, key.clone(), Some(&jobs));
-                let stale = match (self.stale_after, build.running_for(SystemTime::now())) {
-                    (Some(limit), Some(ran)) => ran > limit,
-                    _ => false,
-                };
-                found_blocker = build.state.blocks(false) && !stale;
+                found_blocker = build.state.blocks(false)
+                    && !build.is_stale(self.stale_after, SystemTime::now());
                 build
             } else {
                 self.build(run, key.clone(), None)
