@@ -302,7 +302,10 @@ impl Client {
         let shown = format!("{} {target}", request.method);
         let mut attempt = 1;
         loop {
-            self.pace();
+            // A cancelled job sends nothing more: what is in flight is recorded from what the
+            // step already knows.
+            crate::signal::check()?;
+            self.pace()?;
             match self.attempt(&request, &url, to_base) {
                 Ok(reply) => {
                     if let Some(n) = reply
@@ -359,7 +362,7 @@ impl Client {
                         attempt + 1,
                         self.backoff.attempts
                     ));
-                    std::thread::sleep(wait);
+                    crate::signal::sleep(wait)?;
                 }
                 Err(failure) => {
                     let may_retry = !failure.permanent
@@ -381,7 +384,7 @@ impl Client {
                         attempt + 1,
                         self.backoff.attempts
                     ));
-                    std::thread::sleep(wait);
+                    crate::signal::sleep(wait)?;
                 }
             }
             attempt += 1;
@@ -398,15 +401,15 @@ impl Client {
 
     /// Spaces requests out while the rate-limit window is nearly used up: one token's refill
     /// time per request, which keeps the bucket from running dry.
-    fn pace(&self) {
+    fn pace(&self) -> Result<()> {
         if let Some((left, reset)) = self.window.get() {
-            self.pace_window(left, reset);
+            self.pace_window(left, reset)?;
         }
         let Some(remaining) = self.remaining.get() else {
-            return;
+            return Ok(());
         };
         if remaining >= LOW_RATE_LIMIT {
-            return;
+            return Ok(());
         }
         if !self.slowed_down.replace(true) {
             ci::warn(&format!(
@@ -416,21 +419,22 @@ impl Client {
             ));
         }
         if self.fits_deadline(self.refill) {
-            std::thread::sleep(self.refill);
+            crate::signal::sleep(self.refill)?;
         }
+        Ok(())
     }
 
     /// GitHub's pacing: while fewer than [`LOW_RATE_LIMIT`] requests are left in the window,
     /// the time until it resets is shared out among them (at most a minute per request).
-    fn pace_window(&self, left: u64, reset: u64) {
+    fn pace_window(&self, left: u64, reset: u64) -> Result<()> {
         if left >= LOW_RATE_LIMIT {
-            return;
+            return Ok(());
         }
         let gap = until(reset)
             .div_f64(left.max(1) as f64)
             .min(Duration::from_secs(60));
         if gap.is_zero() {
-            return;
+            return Ok(());
         }
         if !self.slowed_down.replace(true) {
             ci::warn(&format!(
@@ -441,8 +445,9 @@ impl Client {
             ));
         }
         if self.fits_deadline(gap) {
-            std::thread::sleep(gap);
+            crate::signal::sleep(gap)?;
         }
+        Ok(())
     }
 
     fn attempt(&self, request: &Request<'_>, url: &str, to_base: bool) -> Result<Reply, Failure> {

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    shipline::signal::install();
     let result = match command {
         Command::Help(text) => {
             print!("{text}");
@@ -94,11 +95,17 @@ fn main() -> ExitCode {
             ci::error(&reason);
             ExitCode::from(1)
         }
+        Ok(Outcome::Cancelled { signal, reason }) => {
+            ci::error(&reason);
+            ExitCode::from(shipline::signal::exit_code(signal))
+        }
         Err(error) => {
             // `{:#}` prints the chain on one line, what failed first, then why; never a
             // backtrace, whatever RUST_BACKTRACE says.
             ci::error(&format!("{error:#}"));
-            if error.chain().any(|cause| cause.is::<UsageError>()) {
+            if let Some(signal) = shipline::signal::interrupted(&error) {
+                ExitCode::from(shipline::signal::exit_code(signal))
+            } else if error.chain().any(|cause| cause.is::<UsageError>()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -56,6 +56,13 @@ pub fn run_step(
             (scope.apps, result)
         }
     };
+    let result = match result {
+        Err(error) => match crate::signal::interrupted(&error) {
+            Some(signal) => Ok(cancelled(name, &mut state, &apps, signal)),
+            None => Err(error),
+        },
+        ok => ok,
+    };
 
     let (word, reason) = match &result {
         Ok(outcome) => (outcome.word(), outcome.reason().map(str::to_string)),
@@ -84,6 +91,34 @@ pub fn run_step(
     saved?;
     written?;
     Ok(outcome)
+}
+
+/// The outcome of a step a signal stopped: what it had started on Heroku and had not seen
+/// finish (each app's [`crate::state::InFlight`]), marked as cancelled, with how to follow it.
+fn cancelled(name: &str, state: &mut State, apps: &[String], signal: i32) -> Outcome {
+    let by = crate::signal::name(signal);
+    let mut in_flight = Vec::new();
+    for app in apps {
+        if let Some(work) = state.app_mut(app).in_flight.as_mut() {
+            work.cancelled_by = Some(by.clone());
+            ci::say(&format!(
+                "In flight on {app}: {} (started {}); Heroku goes on with it. Follow it with {}, or re-run this job: shipline picks it up instead of starting another",
+                work.describe(),
+                work.started_at,
+                work.follow_hint(app)
+            ));
+            in_flight.push(format!("{} on {app}", work.describe()));
+        }
+    }
+    let reason = if in_flight.is_empty() {
+        format!("{name} cancelled by {by} before it started anything on Heroku")
+    } else {
+        format!(
+            "{name} cancelled by {by} while {} was in flight; a re-run picks it up",
+            in_flight.join(" and ")
+        )
+    };
+    Outcome::Cancelled { signal, reason }
 }
 
 /// The apps a step that follows a change acts on: the ones given, else those of the latest

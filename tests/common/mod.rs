@@ -202,6 +202,45 @@ impl Background {
         }
     }
 
+    /// Sends `signal` (`INT`, `TERM`, `KILL`) to the process, as a CI runner cancelling the
+    /// job does.
+    pub fn signal(&mut self, signal: &str) {
+        if signal == "KILL" {
+            self.child.kill().unwrap();
+            return;
+        }
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to end within `within`, and returns what it printed with its exit
+    /// code (128 + the signal when a signal ended it); `None` when it is still running then.
+    pub fn finish_within(mut self, within: std::time::Duration) -> Option<Run> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                use std::os::unix::process::ExitStatusExt;
+                return Some(Run {
+                    code: status
+                        .code()
+                        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+                    stdout: std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+                    stderr: std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+                });
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Waits for the process to end.
     pub fn finish(mut self) -> Run {
         let status = self.child.wait().unwrap();

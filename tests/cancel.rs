@@ -1,0 +1,322 @@
+//! Cancelled jobs and re-runs, through the real binary: a CI runner stops `shipline` with
+//! SIGINT (GitHub Actions), SIGTERM (CircleCI, GitHub's second signal) or SIGKILL (a dead
+//! runner) at each phase of a deploy, and the job is re-run with the same state file. Heroku
+//! (the sandbox) goes on with whatever was started; the re-run must pick it up so that the
+//! commit is released exactly once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{step_record, Background, Repo, Run};
+use serde_json::Value;
+use shipline_sandbox::{Heroku, Script};
+
+const APP: &str = "demo-app";
+
+/// How long a cancelled step may take to record itself and exit.
+const EXIT_WITHIN: Duration = Duration::from_secs(2);
+
+/// Where in a deploy the job is cancelled: the line of the log that says it got there.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// After the preflight, before the source upload.
+    BeforeUpload,
+    /// While the build runs on Heroku.
+    Build,
+    /// While the release phase runs on Heroku.
+    Releasing,
+}
+
+impl Phase {
+    fn marker(self) -> &'static str {
+        match self {
+            Phase::BeforeUpload => "Live on demo-app",
+            Phase::Build => "-----> Installing dependencies",
+            Phase::Releasing => "Running release command",
+        }
+    }
+}
+
+struct World {
+    heroku: Heroku,
+    repo: Repo,
+    commit: String,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        let repo = Repo::new(name);
+        repo.write("Procfile", "web: node index.js\nrelease: node migrate.js\n");
+        repo.write("index.js", "console.log('v1')\n");
+        let first = repo.commit("Initial app");
+        repo.write("index.js", "console.log('v2')\n");
+        let commit = repo.commit("Ship v2");
+        let heroku = Heroku::start();
+        heroku.create_app(APP);
+        heroku.seed_release(APP, &first, None);
+        heroku.set_preboot(APP, true);
+        // Slow enough that a signal lands in the middle, fast enough for a test.
+        heroku.script_every_build(
+            APP,
+            Some(
+                Script::succeed([
+                    "-----> Building on the Heroku-24 stack",
+                    "-----> Installing dependencies",
+                    "       added 212 packages",
+                    "-----> Pruning devDependencies",
+                    "-----> Compressing slug",
+                    "-----> Build succeeded!",
+                ])
+                .delay(Duration::from_millis(400)),
+            ),
+        );
+        heroku.set_release_phase(
+            APP,
+            Some(
+                Script::succeed([
+                    "Running release command...",
+                    "Applying migration 20261127_add_orders_index... done",
+                    "Migrations complete (1 applied)",
+                ])
+                .delay(Duration::from_millis(700)),
+            ),
+        );
+        World {
+            heroku,
+            repo,
+            commit,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("HEROKU_API_KEY", self.heroku.api_key().to_string()),
+            ("SHIPLINE_HEROKU_API_URL", self.heroku.url()),
+        ]
+    }
+
+    fn start(&self, args: &[&str]) -> Background {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Background::start(self.repo.path(), args, &env)
+    }
+
+    fn state(&self) -> Value {
+        let text = std::fs::read_to_string(self.repo.path().join(".shipline/state.json"))
+            .expect("the state file exists");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The releases whose slug was built from the commit.
+    fn releases_of_commit(&self) -> Vec<Value> {
+        let slugs = self.heroku.slugs(APP);
+        self.heroku
+            .releases(APP)
+            .into_iter()
+            .filter(|r| {
+                let slug = r["slug"]["id"].as_str().unwrap_or_default();
+                slugs
+                    .iter()
+                    .any(|s| s["id"] == slug && s["commit"] == self.commit.as_str())
+            })
+            .collect()
+    }
+
+    fn builds_of_commit(&self) -> usize {
+        self.heroku
+            .builds(APP)
+            .iter()
+            .filter(|b| b["source_blob"]["version"] == self.commit.as_str())
+            .count()
+    }
+
+    fn assert_no_secret(&self, run: &Run) {
+        assert!(
+            !run.log().contains(self.heroku.api_key()),
+            "the API key was printed:\n{run:?}"
+        );
+    }
+}
+
+const DEPLOY: &[&str] = &["deploy", "--app", APP, "--poll", "50ms"];
+
+/// Cancels a deploy with `signal` at `phase`, checks how the cancelled step ended, re-runs it
+/// with the same state file and checks the commit was released exactly once.
+fn cancel_and_rerun(name: &str, phase: Phase, signal: &str) {
+    let w = World::new(name);
+    let mut job = w.start(DEPLOY);
+    assert!(
+        job.wait_for(phase.marker(), Duration::from_secs(20)),
+        "the deploy never reached `{}`",
+        phase.marker()
+    );
+    job.signal(signal);
+    let cancelled = job
+        .finish_within(EXIT_WITHIN)
+        .unwrap_or_else(|| panic!("shipline did not exit within {EXIT_WITHIN:?} of SIG{signal}"));
+    w.assert_no_secret(&cancelled);
+    let expected = match signal {
+        "INT" => 130,
+        "TERM" => 143,
+        _ => 137,
+    };
+    assert_eq!(cancelled.code, expected, "{cancelled:?}");
+
+    let in_flight_before = w.builds_of_commit();
+    if signal != "KILL" {
+        let state = w.state();
+        let record = step_record(&state, "deploy");
+        assert_eq!(record["outcome"], "cancelled", "{state:#}");
+        let reason = record["reason"].as_str().unwrap();
+        assert!(reason.contains(&format!("SIG{signal}")), "{reason}");
+        match phase {
+            Phase::Build => {
+                let build = &state["apps"][APP]["in_flight"];
+                assert_eq!(build["kind"], "build", "{state:#}");
+                assert_eq!(build["cancelled_by"], format!("SIG{signal}"));
+                assert!(cancelled.stdout.contains("In flight on demo-app: build "));
+                assert!(cancelled.stdout.contains("heroku builds:info"));
+            }
+            Phase::Releasing => {
+                let release = &state["apps"][APP]["in_flight"];
+                assert_eq!(release["kind"], "release", "{state:#}");
+                assert!(
+                    cancelled.stdout.contains("heroku releases:output v"),
+                    "{cancelled:?}"
+                );
+            }
+            Phase::BeforeUpload => {}
+        }
+    }
+
+    let rerun = w.start(DEPLOY).finish_within(Duration::from_secs(30));
+    let rerun = rerun.expect("the re-run finishes");
+    w.assert_no_secret(&rerun);
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    match phase {
+        Phase::Build => assert!(
+            rerun.stdout.contains("Adopting build "),
+            "the re-run did not say it adopted the build:\n{rerun:?}"
+        ),
+        Phase::Releasing => assert!(
+            rerun.stdout.contains("Adopting release v") || rerun.stdout.contains("Adopting build "),
+            "the re-run did not say it adopted the release:\n{rerun:?}"
+        ),
+        // Cancelled before or just after the build was created: a build in flight is adopted,
+        // none is started afresh.
+        Phase::BeforeUpload if in_flight_before == 1 => {
+            assert!(rerun.stdout.contains("Adopting build "), "{rerun:?}")
+        }
+        Phase::BeforeUpload => assert!(rerun.stdout.contains("Build "), "{rerun:?}"),
+    }
+
+    let releases = w.releases_of_commit();
+    assert_eq!(
+        releases.len(),
+        1,
+        "the commit must be released exactly once: {releases:#?}"
+    );
+    assert_eq!(w.builds_of_commit(), 1, "one build of the commit");
+    assert_eq!(releases[0]["status"], "succeeded");
+    let state = w.state();
+    assert_eq!(
+        step_record(&state, "deploy")["outcome"],
+        "done",
+        "{state:#}"
+    );
+    let change = &state["apps"][APP]["change"];
+    assert_eq!(change["release"]["version"], releases[0]["version"]);
+    assert_eq!(change["commit"], w.commit.as_str());
+    assert!(state["apps"][APP].get("in_flight").is_none(), "{state:#}");
+    if signal != "KILL" && matches!(phase, Phase::Releasing) {
+        assert_eq!(
+            state["apps"][APP]["adopted"],
+            format!(
+                "cancelled during the release phase; the release completed as v{}",
+                releases[0]["version"]
+            ),
+            "{state:#}"
+        );
+    }
+}
+
+#[test]
+fn sigint_before_the_upload() {
+    cancel_and_rerun("int-upload", Phase::BeforeUpload, "INT");
+}
+
+#[test]
+fn sigterm_before_the_upload() {
+    cancel_and_rerun("term-upload", Phase::BeforeUpload, "TERM");
+}
+
+#[test]
+fn sigkill_before_the_upload() {
+    cancel_and_rerun("kill-upload", Phase::BeforeUpload, "KILL");
+}
+
+#[test]
+fn sigint_during_the_build() {
+    cancel_and_rerun("int-build", Phase::Build, "INT");
+}
+
+#[test]
+fn sigterm_during_the_build() {
+    cancel_and_rerun("term-build", Phase::Build, "TERM");
+}
+
+#[test]
+fn sigkill_during_the_build() {
+    cancel_and_rerun("kill-build", Phase::Build, "KILL");
+}
+
+#[test]
+fn sigint_during_the_release_phase() {
+    cancel_and_rerun("int-release", Phase::Releasing, "INT");
+}
+
+#[test]
+fn sigterm_during_the_release_phase() {
+    cancel_and_rerun("term-release", Phase::Releasing, "TERM");
+}
+
+#[test]
+fn sigkill_during_the_release_phase() {
+    cancel_and_rerun("kill-release", Phase::Releasing, "KILL");
+}
+
+/// A re-run that comes after the release phase ended still reports what happened.
+#[test]
+fn a_rerun_after_the_release_completed_reports_it() {
+    let w = World::new("late-rerun");
+    let mut job = w.start(DEPLOY);
+    assert!(job.wait_for(Phase::Releasing.marker(), Duration::from_secs(20)));
+    job.signal("TERM");
+    let cancelled = job.finish_within(EXIT_WITHIN).expect("exits");
+    assert_eq!(cancelled.code, 143, "{cancelled:?}");
+    // Let Heroku finish the release phase before the re-run looks.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while w.releases_of_commit().first().map(|r| r["status"].clone()) != Some("succeeded".into()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release never finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rerun = w
+        .start(DEPLOY)
+        .finish_within(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert!(
+        rerun
+            .stdout
+            .contains("cancelled during the release phase; the release completed as v3"),
+        "{rerun:?}"
+    );
+    assert_eq!(w.releases_of_commit().len(), 1);
+    let state = w.state();
+    assert_eq!(step_record(&state, "deploy")["outcome"], "done");
+    assert_eq!(state["apps"][APP]["change"]["release"]["version"], 3);
+}
