@@ -145,24 +145,7 @@ const DEPLOY: &[&str] = &["deploy", "--app", APP, "--poll", "50ms"];
 /// with the same state file and checks the commit was released exactly once.
 fn cancel_and_rerun(name: &str, phase: Phase, signal: &str) {
     let w = World::new(name);
-    let mut job = w.start(DEPLOY);
-    assert!(
-        job.wait_for(phase.marker(), Duration::from_secs(20)),
-        "the deploy never reached `{}`",
-        phase.marker()
-    );
-    job.signal(signal);
-    let cancelled = job
-        .finish_within(EXIT_WITHIN)
-        .unwrap_or_else(|| panic!("shipline did not exit within {EXIT_WITHIN:?} of SIG{signal}"));
-    w.assert_no_secret(&cancelled);
-    let expected = match signal {
-        "INT" => 130,
-        "TERM" => 143,
-        _ => 137,
-    };
-    assert_eq!(cancelled.code, expected, "{cancelled:?}");
-
+    let cancelled = cancel(&w, DEPLOY, "deploy", phase.marker(), signal);
     let in_flight_before = w.builds_of_commit();
     if signal != "KILL" {
         let state = w.state();
@@ -319,4 +302,229 @@ fn a_rerun_after_the_release_completed_reports_it() {
     let state = w.state();
     assert_eq!(step_record(&state, "deploy")["outcome"], "done");
     assert_eq!(state["apps"][APP]["change"]["release"]["version"], 3);
+}
+
+/// Cancels `args` with `signal` once the log says `marker`, and checks it exits within
+/// [`EXIT_WITHIN`] with 128 + the signal, printing no secret.
+fn cancel(w: &World, args: &[&str], step: &str, marker: &str, signal: &str) -> Run {
+    let mut job = w.start(args);
+    assert!(
+        job.wait_for(marker, Duration::from_secs(20)),
+        "`{step}` never reached `{marker}`"
+    );
+    job.signal(signal);
+    let cancelled = job
+        .finish_within(EXIT_WITHIN)
+        .unwrap_or_else(|| panic!("shipline did not exit within {EXIT_WITHIN:?} of SIG{signal}"));
+    w.assert_no_secret(&cancelled);
+    let expected = match signal {
+        "INT" => 130,
+        "TERM" => 143,
+        _ => 137,
+    };
+    assert_eq!(cancelled.code, expected, "{cancelled:?}");
+    cancelled
+}
+
+/// [`cancel`], then checks that the state file records the step as cancelled (SIGKILL leaves
+/// no record) and re-runs it to a success.
+fn cancel_step(w: &World, args: &[&str], step: &str, marker: &str, signal: &str) -> Run {
+    cancel(w, args, step, marker, signal);
+    if signal != "KILL" {
+        let state = w.state();
+        assert_eq!(
+            step_record(&state, step)["outcome"],
+            "cancelled",
+            "{state:#}"
+        );
+    }
+    let rerun = w
+        .start(args)
+        .finish_within(Duration::from_secs(30))
+        .expect("the re-run finishes");
+    w.assert_no_secret(&rerun);
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert_eq!(step_record(&w.state(), step)["outcome"], "done");
+    rerun
+}
+
+/// A deploy that went through, then `verify` cancelled while it waits for the dynos: the re-run
+/// verifies the same release, and nothing is released again.
+fn cancel_verify(name: &str, signal: &str) {
+    let w = World::new(name);
+    w.heroku.set_dyno_boot(
+        APP,
+        shipline_sandbox::DynoBoot::up_after(Duration::from_secs(3)),
+    );
+    let deployed = w
+        .start(DEPLOY)
+        .finish_within(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    let args = ["verify", "--app", APP, "--poll", "50ms"];
+    let rerun = cancel_step(&w, &args, "verify", "Waiting for dynos", signal);
+    assert!(rerun.stdout.contains("up"), "{rerun:?}");
+    assert_eq!(w.releases_of_commit().len(), 1);
+    assert_eq!(w.builds_of_commit(), 1);
+}
+
+#[test]
+fn sigint_during_verify() {
+    cancel_verify("int-verify", "INT");
+}
+
+#[test]
+fn sigterm_during_verify() {
+    cancel_verify("term-verify", "TERM");
+}
+
+#[test]
+fn sigkill_during_verify() {
+    cancel_verify("kill-verify", "KILL");
+}
+
+/// `shipline rollback` cancelled during the rollback release's release phase: the re-run
+/// follows that release instead of rolling back again (which, from a rollback, would put the
+/// bad release back).
+fn cancel_rollback(name: &str, signal: &str) {
+    let w = World::new(name);
+    let deployed = w
+        .start(DEPLOY)
+        .finish_within(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    let args = ["rollback", "--app", APP, "--poll", "50ms"];
+    let rerun = cancel_step(&w, &args, "rollback", "Running release command", signal);
+    assert!(
+        rerun.stdout.contains("Adopting rollback release v4"),
+        "{rerun:?}"
+    );
+    let rollbacks: Vec<Value> = w
+        .heroku
+        .releases(APP)
+        .into_iter()
+        .filter(|r| {
+            r["description"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Rollback")
+        })
+        .collect();
+    assert_eq!(rollbacks.len(), 1, "one rollback release: {rollbacks:#?}");
+    assert_eq!(rollbacks[0]["status"], "succeeded");
+    assert_eq!(rollbacks[0]["current"], true);
+    let state = w.state();
+    assert_eq!(
+        state["apps"][APP]["rollback"]["release"]["version"], 4,
+        "{state:#}"
+    );
+}
+
+#[test]
+fn sigint_during_a_rollback() {
+    cancel_rollback("int-rollback", "INT");
+}
+
+#[test]
+fn sigterm_during_a_rollback() {
+    cancel_rollback("term-rollback", "TERM");
+}
+
+#[test]
+fn sigkill_during_a_rollback() {
+    cancel_rollback("kill-rollback", "KILL");
+}
+
+const PRODUCTION: &str = "demo-prod";
+
+/// Staging (`demo-app`) runs the commit; production, in the same pipeline, runs the first one
+/// and has a slow release phase.
+fn promotion_world(name: &str) -> World {
+    let w = World::new(name);
+    let pipeline = w.heroku.create_pipeline("shop");
+    w.heroku.create_app(PRODUCTION);
+    let first = w.repo.git(&["rev-parse", "HEAD~1"]);
+    w.heroku.seed_release(PRODUCTION, &first, None);
+    w.heroku.couple(&pipeline, APP, "staging");
+    w.heroku.couple(&pipeline, PRODUCTION, "production");
+    w.heroku.set_release_phase(
+        PRODUCTION,
+        Some(
+            Script::succeed(["Running release command...", "Migrations complete"])
+                .delay(Duration::from_millis(1200)),
+        ),
+    );
+    let deployed = w
+        .start(DEPLOY)
+        .finish_within(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    w
+}
+
+fn releases_on_production(w: &World) -> Vec<Value> {
+    w.heroku
+        .releases(PRODUCTION)
+        .into_iter()
+        .filter(|r| {
+            r["description"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Promote")
+        })
+        .collect()
+}
+
+const PROMOTE: &[&str] = &[
+    "promote", "--from", APP, "--app", PRODUCTION, "--poll", "50ms",
+];
+
+/// `shipline promote` cancelled during production's release phase: the re-run follows that
+/// release (found on Heroku, so after SIGKILL too) instead of promoting again.
+fn cancel_promote(name: &str, signal: &str) {
+    let w = promotion_world(name);
+    let rerun = cancel_step(&w, PROMOTE, "promote", "Running release command", signal);
+    assert!(
+        rerun.stdout.contains("demo-prod: adopting release v"),
+        "{rerun:?}"
+    );
+    let releases = releases_on_production(&w);
+    assert_eq!(releases.len(), 1, "one promotion release: {releases:#?}");
+    assert_eq!(releases[0]["status"], "succeeded");
+    assert_eq!(w.heroku.promotions().len(), 1, "one pipeline promotion");
+    let state = w.state();
+    assert_eq!(
+        state["apps"][PRODUCTION]["change"]["release"]["version"], releases[0]["version"],
+        "{state:#}"
+    );
+}
+
+#[test]
+fn sigint_during_a_promotion() {
+    cancel_promote("int-promote", "INT");
+}
+
+#[test]
+fn sigterm_during_a_promotion() {
+    cancel_promote("term-promote", "TERM");
+}
+
+#[test]
+fn sigkill_during_a_promotion() {
+    cancel_promote("kill-promote", "KILL");
+}
+
+/// Cancelled while the pipeline promotion has not created production's release yet: the state
+/// file's record of the promotion is what the re-run follows (Heroku lists no promotions).
+#[test]
+fn sigterm_before_the_promotion_created_its_release() {
+    let w = promotion_world("term-promotion-started");
+    w.heroku.set_promotion_delay(Duration::from_secs(2));
+    let rerun = cancel_step(&w, PROMOTE, "promote", "Pipeline promotion ", "TERM");
+    assert!(
+        rerun.stdout.contains("Adopting pipeline promotion "),
+        "{rerun:?}"
+    );
+    assert_eq!(w.heroku.promotions().len(), 1, "one pipeline promotion");
+    assert_eq!(releases_on_production(&w).len(), 1);
 }

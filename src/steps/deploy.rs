@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 
-use super::Scope;
+use super::{Scope, Work};
 use crate::adopt::{self, Found};
 use crate::ci;
 use crate::cli::DeployArgs;
@@ -23,7 +23,7 @@ use crate::guard::{check_preboot, judge, kill_switch_in_env, preflight, Verdict}
 use crate::heroku::{Build, Heroku, HerokuConfig, Release, Status};
 use crate::notes;
 use crate::outcome::Outcome;
-use crate::state::{Change, ChangeKind, Dependency, InFlight, ReleaseRef, State};
+use crate::state::{Change, ChangeKind, Dependency, ReleaseRef, State};
 use crate::text::{self, short};
 use crate::time::human;
 use crate::usage::UsageError;
@@ -203,7 +203,17 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
     let build = if adopted_release.is_some() {
         build
     } else {
-        set_in_flight(state, &args.app, "build", &build.id, None, &commit.id);
+        super::record_in_flight(
+            state,
+            &args.app,
+            Work {
+                step: "deploy",
+                kind: "build",
+                id: &build.id,
+                version: None,
+                commit: Some(&commit.id),
+            },
+        );
         let mut tail = Tail::new();
         let build = follow.until_done(
             build.output_stream_url.as_deref(),
@@ -262,13 +272,16 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
             None => format!("stopped during {phase} without a record of why (killed?)"),
         }
     });
-    set_in_flight(
+    super::record_in_flight(
         state,
         &args.app,
-        "release",
-        &release.id,
-        Some(release.version),
-        &commit.id,
+        Work {
+            step: "deploy",
+            kind: "release",
+            id: &release.id,
+            version: Some(release.version),
+            commit: Some(&commit.id),
+        },
     );
     let release = if release.status == Status::Pending {
         let mut tail = Tail::new();
@@ -439,37 +452,6 @@ fn find_in_flight(
             }
         }
     }))
-}
-
-/// Records the work the deploy is about to wait on, and saves the state file at once, so a
-/// step that is cancelled (or killed) in the wait leaves a record of it.
-fn set_in_flight(
-    state: &mut State,
-    app: &str,
-    kind: &str,
-    id: &str,
-    version: Option<u64>,
-    commit: &str,
-) {
-    let earlier = state
-        .app(app)
-        .and_then(|a| a.in_flight.as_ref())
-        .filter(|w| w.id == id && w.commit.as_deref() == Some(commit));
-    let started_at = earlier
-        .map(|w| w.started_at.clone())
-        .unwrap_or_else(|| crate::time::rfc3339(SystemTime::now()));
-    state.app_mut(app).in_flight = Some(InFlight {
-        step: "deploy".into(),
-        kind: kind.into(),
-        id: id.into(),
-        version,
-        commit: Some(commit.into()),
-        started_at,
-        cancelled_by: None,
-    });
-    if let Err(e) = state.save() {
-        ci::warn(&format!("could not record the {kind} in flight: {e:#}"));
-    }
 }
 
 /// Packs the commit's tree into a temporary tar.gz, hashing it on the way.

@@ -271,6 +271,8 @@ fn verify_app(
     let failure = match verdict {
         Ok(None) => None,
         Ok(Some(reason)) => Some(reason),
+        // A cancelled job is not a failed verification: it must not roll back.
+        Err(e) if crate::signal::interrupted(&e).is_some() => return Err(e),
         Err(e) => Some(format!("{e:#}")),
     };
     let mut rollback = None;
