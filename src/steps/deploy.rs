@@ -426,7 +426,7 @@ fn find_in_flight(
             match release.status {
                 Status::Pending => {
                     ci::say(&format!(
-                        "Adopting release v{} of {short}, still in its release phase: build {} started at {} (a cancelled run started it) built it, so it is followed instead of building again",
+                        "Adopting release v{} of {short}, still in its release phase (from build {} started at {}, which a cancelled run started): following it instead of building again",
                         release.version,
                         build.id,
                         started(build)
