@@ -1,0 +1,97 @@
+//! The lock and cancelled jobs, on the sandbox's CircleCI: the CI's own record of a job is the
+//! lock, so a cancelled holder frees it as soon as the CI marks the job cancelled, and a job
+//! cancelled while it waits just exits, recording that it was cancelled.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{step_record, Background, TempDir};
+use serde_json::Value;
+use shipline_sandbox::circleci::{BuildRef, BuildSpec, CircleCi};
+
+struct World {
+    circle: CircleCi,
+    dir: TempDir,
+}
+
+impl World {
+    fn new(name: &str) -> World {
+        World {
+            circle: CircleCi::start(),
+            dir: TempDir::new(name),
+        }
+    }
+
+    /// A build of main whose deploy job is running (at the lock).
+    fn at_lock(&self) -> BuildRef {
+        let build = self
+            .circle
+            .start_build(BuildSpec::branch("main", Duration::ZERO));
+        assert!(self.circle.wait_at_lock(&build, Duration::from_secs(10)));
+        build
+    }
+
+    /// `shipline lock --poll 40ms` in the build's job, in the background.
+    fn lock(&self, build: &BuildRef) -> Background {
+        let cwd = self.dir.path.join(format!("build-{}", build.number));
+        std::fs::create_dir_all(&cwd).unwrap();
+        let token = self.circle.issue_token(&format!("build-{}", build.number));
+        let env = self.circle.job_env(build, &token);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Background::start(&cwd, &["lock", "--poll", "40ms"], &env)
+    }
+
+    fn state(&self, build: &BuildRef) -> Value {
+        let path = self
+            .dir
+            .path
+            .join(format!("build-{}/.shipline/state.json", build.number));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+}
+
+#[test]
+fn a_job_cancelled_while_it_waits_for_the_lock_just_exits() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let w = World::new(&format!("lock-cancel-{signal}"));
+        let _holder = w.at_lock();
+        let mine = w.at_lock();
+        let mut waiting = w.lock(&mine);
+        assert!(waiting.wait_for("Waiting behind #", Duration::from_secs(20)));
+        waiting.signal(signal);
+        let sent = Instant::now();
+        let run = waiting
+            .finish_within(Duration::from_secs(2))
+            .expect("the waiting lock exits within 2 s");
+        assert_eq!(run.code, code, "{run:?}");
+        assert!(sent.elapsed() < Duration::from_secs(2));
+        assert!(
+            run.stderr
+                .contains(&format!("lock cancelled by SIG{signal}")),
+            "{run:?}"
+        );
+        let state = w.state(&mine);
+        assert_eq!(
+            step_record(&state, "lock")["outcome"],
+            "cancelled",
+            "{state:#}"
+        );
+    }
+}
+
+#[test]
+fn a_cancelled_holder_frees_the_lock_when_the_ci_marks_it_cancelled() {
+    let w = World::new("lock-holder-cancelled");
+    let holder = w.at_lock();
+    let mine = w.at_lock();
+    let mut waiting = w.lock(&mine);
+    assert!(waiting.wait_for("Waiting behind #", Duration::from_secs(20)));
+    // The holder's runner is gone (its shipline got SIGKILL, say); CircleCI marks it cancelled.
+    w.circle.cancel(&holder);
+    let run = waiting
+        .finish_within(Duration::from_secs(20))
+        .expect("the lock is taken once the holder is cancelled");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(step_record(&w.state(&mine), "lock")["outcome"], "done");
+}
