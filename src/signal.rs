@@ -63,6 +63,7 @@ mod sys {
         // (SA_RESTART, not reset after delivery), which is what shipline needs; std links the C
         // library already, so this costs no dependency.
         fn signal(signum: c_int, handler: usize) -> usize;
+        fn kill(pid: c_int, signum: c_int) -> c_int;
     }
 
     extern "C" fn on_signal(signum: c_int) {
@@ -74,6 +75,14 @@ mod sys {
             std::sync::atomic::Ordering::SeqCst,
             std::sync::atomic::Ordering::SeqCst,
         );
+    }
+
+    pub fn send(pid: u32, signum: i32) -> bool {
+        let Ok(pid) = c_int::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: `kill` has no memory-safety preconditions; a pid that is gone gives ESRCH.
+        unsafe { kill(pid, signum) == 0 }
     }
 
     pub fn install(signum: i32) {
@@ -109,6 +118,21 @@ pub fn install() {
                 std::process::exit(i32::from(exit_code(signal)));
             }
         });
+}
+
+/// Passes `signal` on to the process `pid` (the command `shipline lock -- CMD` runs with the
+/// lock held), so a cancelled job stops that command too instead of leaving it running;
+/// `false` when it could not be sent.
+pub fn forward(pid: u32, signal: i32) -> bool {
+    #[cfg(unix)]
+    {
+        sys::send(pid, signal)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (pid, signal);
+        false
+    }
 }
 
 /// The signal received, if any.

@@ -95,3 +95,43 @@ fn a_cancelled_holder_frees_the_lock_when_the_ci_marks_it_cancelled() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(step_record(&w.state(&mine), "lock")["outcome"], "done");
 }
+
+#[test]
+fn the_command_run_under_the_lock_gets_the_signal_too() {
+    let w = World::new("lock-command-cancelled");
+    let build = w.at_lock();
+    let cwd = w.dir.path.join(format!("build-{}", build.number));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let marker = cwd.join("stopped");
+    let token = w.circle.issue_token("build");
+    let env = w.circle.job_env(&build, &token);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let script =
+        "trap 'echo stopped > \"$1\"; exit 143' TERM; echo started; while :; do sleep 0.05; done";
+    let mut job = Background::start(
+        &cwd,
+        &[
+            "lock",
+            "--poll",
+            "40ms",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            marker.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(job.wait_for("started", Duration::from_secs(20)));
+    job.signal("TERM");
+    let run = job
+        .finish_within(Duration::from_secs(2))
+        .expect("exits within 2 s");
+    assert_eq!(run.code, 143, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap_or_default().trim(),
+        "stopped",
+        "the command was not told: {run:?}"
+    );
+}

@@ -397,7 +397,7 @@ fn find_in_flight(
         Found::Nothing => Start::New,
         Found::Building(build) => {
             ci::say(&format!(
-                "Adopting build {} started at {}: a build of {short} is already running on {app} (a cancelled run started it), so it is followed instead of building again",
+                "Adopting build {} started at {}: a build of {short} is already running on {app} (an earlier run started it, such as a cancelled job), so it is followed instead of building again",
                 build.id,
                 started(build)
             ));
@@ -426,7 +426,7 @@ fn find_in_flight(
             match release.status {
                 Status::Pending => {
                     ci::say(&format!(
-                        "Adopting release v{} of {short}, still in its release phase (from build {} started at {}, which a cancelled run started): following it instead of building again",
+                        "Adopting release v{} of {short}, still in its release phase (from build {} started at {} by an earlier run, such as a cancelled job): following it instead of building again",
                         release.version,
                         build.id,
                         started(build)
