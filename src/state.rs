@@ -205,7 +205,7 @@ pub struct RollbackRecord {
 /// a promotion's id).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct InFlight {
-    /// The step that started it: `deploy`, `promote`, `rollback`, `verify`.
+    /// The step that started it: `deploy`, `promote` or `rollback`.
     pub step: String,
     /// `build`, `release`, `promotion` or `rollback`.
     pub kind: String,

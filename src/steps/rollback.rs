@@ -259,6 +259,34 @@ mod tests {
     }
 
     #[test]
+    fn a_rerun_follows_the_rollback_in_flight_or_reports_the_one_done() {
+        let mut rolling = release(15, Status::Pending, false, false);
+        rolling.description = "Rollback to v13".into();
+        let releases = [
+            rolling,
+            release(14, Status::Succeeded, true, true),
+            release(13, Status::Succeeded, false, true),
+        ];
+        assert_eq!(in_flight(&releases, 13).map(|r| r.version), Some(15));
+        assert_eq!(in_flight(&releases, 12).map(|r| r.version), None);
+        assert!(finished_rollback(&releases, None).is_none());
+
+        let mut done = release(15, Status::Succeeded, true, true);
+        done.description = "Rollback to v13".into();
+        let releases = [
+            done,
+            release(14, Status::Succeeded, false, true),
+            release(13, Status::Succeeded, false, true),
+        ];
+        // Rolling back from the rollback would put v14, the release it removed, back.
+        assert_eq!(
+            finished_rollback(&releases, None).map(|r| r.version),
+            Some(15)
+        );
+        assert!(in_flight(&releases, 13).is_none());
+    }
+
+    #[test]
     fn the_default_target_is_the_release_before_the_live_one() {
         let releases = [
             release(15, Status::Failed, false, false),
