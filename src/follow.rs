@@ -3,7 +3,8 @@
 //! all within the step's deadline. Shared by every step that changes what is live.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -125,24 +126,26 @@ impl Follow<'_> {
                 }
             };
             let _untrusted = ci::Untrusted::begin();
-            let mut reader = BufReader::new(reader);
-            let mut line = Vec::new();
+            // The reads block until Heroku sends a line, which can be minutes into a quiet
+            // build step; a thread reads, so this one looks at the signal between lines.
+            let lines = read_lines(reader);
             loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) => return Ok(()),
-                    Ok(_) => {
+                crate::signal::check()?;
+                match lines.recv_timeout(crate::signal::SLICE) {
+                    Ok(Ok(line)) => {
                         let text = String::from_utf8_lossy(&line);
                         let text = text.trim_end_matches(['\n', '\r']);
                         ci::say(text);
                         tail.push(text);
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         ci::warn(&format!(
                             "the output stream broke ({e}); waiting for the result without it"
                         ));
                         return Ok(());
                     }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
                 }
             }
         }
@@ -151,11 +154,45 @@ impl Follow<'_> {
     /// Sleeps one poll interval, or fails with what it was waiting for once the deadline has
     /// passed.
     pub fn sleep(&self, what: &str) -> Result<()> {
-        if !crate::time::wait_for_next_look(self.deadline, self.poll) {
+        if !crate::time::wait_for_next_look(self.deadline, self.poll)? {
             bail!("timed out waiting for {what} (--timeout / SHIPLINE_TIMEOUT bounds the whole step; what already started on Heroku goes on)");
         }
         Ok(())
     }
+}
+
+/// Reads `reader` line by line on a thread of its own and hands the lines over; the channel
+/// closes at the end of the stream. A thread left blocked on a read when the step is cancelled
+/// ends with the process.
+fn read_lines(reader: Box<dyn Read + Send>) -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    let (send, receive) = mpsc::sync_channel(64);
+    let spawned = std::thread::Builder::new()
+        .name("shipline-stream".into())
+        .spawn(move || {
+            let mut reader = BufReader::new(reader);
+            loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if send.send(Ok(line)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = send.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        // No thread: the channel's sender is gone with the closure, so report why instead.
+        let (send, receive) = mpsc::sync_channel(1);
+        let _ = send.send(Err(e));
+        return receive;
+    }
+    receive
 }
 
 /// The last lines of an output, repeated after a failure so the cause is visible outside the

@@ -148,6 +148,7 @@ pub fn judge(
 }
 
 /// What the app looks like before a deploy or a promotion.
+#[derive(Debug, Clone)]
 pub struct Preflight {
     /// The app's name.
     pub app: String,

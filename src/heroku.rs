@@ -70,7 +70,7 @@ pub struct App {
 }
 
 /// An object reference carrying an id.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Ref {
     /// The id.
     pub id: String,
@@ -221,7 +221,7 @@ pub struct LiveCommit {
 }
 
 /// A build of uploaded source.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Build {
     /// The build's UUID.
     pub id: String,
@@ -233,6 +233,27 @@ pub struct Build {
     /// The release it created, once succeeded.
     #[serde(default)]
     pub release: Option<Ref>,
+    /// What was built: its `version` is the commit shipline sent.
+    #[serde(default)]
+    pub source_blob: Option<BuildSource>,
+    /// When it was created, RFC 3339.
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// The source a build was made from, as the build reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BuildSource {
+    /// The commit (`source_blob.version` of the create request).
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+impl Build {
+    /// The commit it builds, when it says.
+    pub fn commit(&self) -> Option<&str> {
+        self.source_blob.as_ref()?.version.as_deref()
+    }
 }
 
 /// A pre-signed place to upload source.
@@ -446,6 +467,15 @@ impl Heroku {
         self.call(
             Request::post(format!("/apps/{}/builds", http::segment(app)), Retry::Once)
                 .body(Body::Json(&body)),
+        )
+    }
+
+    /// The newest builds, newest first (`Range: created_at ..; max=N, order=desc`, as the
+    /// heroku-builds plugin asks): where a re-run finds the build a cancelled job started.
+    pub fn recent_builds(&self, app: &str, max: u32) -> Result<Vec<Build>> {
+        self.call(
+            Request::get(format!("/apps/{}/builds", http::segment(app)))
+                .header("Range", format!("created_at ..; max={max}, order=desc")),
         )
     }
 

@@ -293,7 +293,10 @@ impl Client {
         let shown = format!("{} {target}", request.method);
         let mut attempt = 1;
         loop {
-            self.pace();
+            // A cancelled job sends nothing more: what is in flight is recorded from what the
+            // step already knows.
+            crate::signal::check()?;
+            self.pace()?;
             match self.attempt(&request, &url, to_base) {
                 Ok(reply) => {
                     if let Some(n) = reply
@@ -342,7 +345,7 @@ impl Client {
                             ..reply
                         });
                     }
-                    self.retry_after(&shown, &format!("answered {}", reply.status), wait, attempt);
+                    self.retry_after(&shown, &format!("answered {}", reply.status), wait, attempt)?;
                 }
                 Err(failure) => {
                     let may_retry = !failure.permanent
@@ -356,7 +359,7 @@ impl Client {
                             attempts: attempt,
                         }));
                     }
-                    self.retry_after(&shown, &format!("failed: {}", failure.cause), wait, attempt);
+                    self.retry_after(&shown, &format!("failed: {}", failure.cause), wait, attempt)?;
                 }
             }
             attempt += 1;
@@ -364,8 +367,8 @@ impl Client {
     }
 
     /// Says why the request `shown` is tried again (`what` happened) and waits `wait` before
-    /// attempt `attempt + 1`.
-    fn retry_after(&self, shown: &str, what: &str, wait: Duration, attempt: u32) {
+    /// attempt `attempt + 1`; a cancelled job stops the wait (and the retry).
+    fn retry_after(&self, shown: &str, what: &str, wait: Duration, attempt: u32) -> Result<()> {
         ci::say(&format!(
             "{} {shown} {what}; retrying in {} (attempt {} of {})",
             self.service,
@@ -373,7 +376,7 @@ impl Client {
             attempt + 1,
             self.backoff.attempts
         ));
-        std::thread::sleep(wait);
+        crate::signal::sleep(wait)
     }
 
     fn fits_deadline(&self, wait: Duration) -> bool {
@@ -386,15 +389,15 @@ impl Client {
 
     /// Spaces requests out while the rate-limit window is nearly used up: one token's refill
     /// time per request, which keeps the bucket from running dry.
-    fn pace(&self) {
+    fn pace(&self) -> Result<()> {
         if let Some((left, reset)) = self.window.get() {
-            self.pace_window(left, reset);
+            self.pace_window(left, reset)?;
         }
         let Some(remaining) = self.remaining.get() else {
-            return;
+            return Ok(());
         };
         if remaining >= LOW_RATE_LIMIT {
-            return;
+            return Ok(());
         }
         if !self.slowed_down.replace(true) {
             ci::warn(&format!(
@@ -404,21 +407,22 @@ impl Client {
             ));
         }
         if self.fits_deadline(self.refill) {
-            std::thread::sleep(self.refill);
+            crate::signal::sleep(self.refill)?;
         }
+        Ok(())
     }
 
     /// GitHub's pacing: while fewer than [`LOW_RATE_LIMIT`] requests are left in the window,
     /// the time until it resets is shared out among them (at most a minute per request).
-    fn pace_window(&self, left: u64, reset: u64) {
+    fn pace_window(&self, left: u64, reset: u64) -> Result<()> {
         if left >= LOW_RATE_LIMIT {
-            return;
+            return Ok(());
         }
         let gap = until(reset)
             .div_f64(left.max(1) as f64)
             .min(Duration::from_secs(60));
         if gap.is_zero() {
-            return;
+            return Ok(());
         }
         if !self.slowed_down.replace(true) {
             ci::warn(&format!(
@@ -429,8 +433,9 @@ impl Client {
             ));
         }
         if self.fits_deadline(gap) {
-            std::thread::sleep(gap);
+            crate::signal::sleep(gap)?;
         }
+        Ok(())
     }
 
     fn attempt(&self, request: &Request<'_>, url: &str, to_base: bool) -> Result<Reply, Failure> {

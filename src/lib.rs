@@ -10,8 +10,10 @@
 //! - the service clients: [`heroku`], [`circleci`], [`github`], [`slack`]'s transports, and
 //!   [`git`] for the repository;
 //! - at the bottom, [`http`] with the [`network`] settings, and what every layer uses: [`ci`]
-//!   (the log and outputs), [`text`], [`time`] and the [`usage`] error (exit code 2).
+//!   (the log and outputs), [`text`], [`time`], the [`usage`] error (exit code 2) and the
+//!   [`signal`]s that cancel a step (exit code 130 or 143).
 
+pub mod adopt;
 pub mod ci;
 pub mod circleci;
 pub mod cli;
@@ -25,6 +27,7 @@ pub mod lock;
 pub mod network;
 pub mod notes;
 pub mod outcome;
+pub mod signal;
 pub mod slack;
 pub mod state;
 pub mod steps;

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    shipline::signal::install();
     let result = match command {
         Command::Help(text) => {
             print!("{text}");
@@ -94,11 +95,17 @@ fn main() -> ExitCode {
             ci::error(&reason);
             ExitCode::from(1)
         }
+        Ok(Outcome::Cancelled { signal, reason }) => {
+            ci::error(&reason);
+            ExitCode::from(shipline::signal::exit_code(signal))
+        }
         Err(error) => {
             // `{:#}` prints the chain on one line, what failed first, then why; never a
             // backtrace, whatever RUST_BACKTRACE says.
             ci::error(&format!("{error:#}"));
-            if error.chain().any(|cause| cause.is::<UsageError>()) {
+            if let Some(signal) = shipline::signal::interrupted(&error) {
+                ExitCode::from(shipline::signal::exit_code(signal))
+            } else if error.chain().any(|cause| cause.is::<UsageError>()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -116,10 +123,24 @@ fn run_command(command: &[std::ffi::OsString]) -> ExitCode {
         .collect::<Vec<_>>()
         .join(" ");
     ci::say(&format!("Running with the lock held: {shown}"));
-    match std::process::Command::new(&command[0])
+    let status = std::process::Command::new(&command[0])
         .args(&command[1..])
-        .status()
-    {
+        .spawn()
+        .and_then(|mut child| {
+            // Waited for in short looks, so a cancelled job's signal is passed on to the
+            // command, which a CI runner may not signal itself.
+            let mut forwarded = false;
+            loop {
+                if let Some(status) = child.try_wait()? {
+                    return Ok(status);
+                }
+                if let Some(signal) = shipline::signal::received().filter(|_| !forwarded) {
+                    forwarded = shipline::signal::forward(child.id(), signal);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+    match status {
         Ok(status) => {
             let code = status.code().unwrap_or_else(|| {
                 #[cfg(unix)]

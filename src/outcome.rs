@@ -10,6 +10,15 @@ pub enum Outcome {
     Skipped(String),
     /// The step failed, for the reason given; exit code 1.
     Failed(String),
+    /// A signal stopped the step (the CI job was cancelled); the reason says what was in
+    /// flight on Heroku. Exit code 128 + the signal's number (130 SIGINT, 143 SIGTERM), as a
+    /// shell reports a process the signal ended.
+    Cancelled {
+        /// The signal's number.
+        signal: i32,
+        /// What was in flight, and how to follow it.
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -19,6 +28,7 @@ impl Outcome {
             Outcome::Done => "done",
             Outcome::Skipped(_) => "skipped",
             Outcome::Failed(_) => "failed",
+            Outcome::Cancelled { .. } => "cancelled",
         }
     }
 
@@ -27,6 +37,7 @@ impl Outcome {
         match self {
             Outcome::Done => None,
             Outcome::Skipped(r) | Outcome::Failed(r) => Some(r),
+            Outcome::Cancelled { reason, .. } => Some(reason),
         }
     }
 }

@@ -39,9 +39,9 @@ pub struct StepRecord {
     /// The apps it acted on (none for `lock`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<String>,
-    /// `done`, `skipped` or `failed`.
+    /// `done`, `skipped`, `failed` or `cancelled`.
     pub outcome: String,
-    /// Why it skipped or failed.
+    /// Why it skipped, failed or was cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// When the step started, RFC 3339 UTC.
@@ -198,6 +198,66 @@ pub struct RollbackRecord {
     pub dry_run: bool,
 }
 
+/// Work a step started on Heroku and had not seen finish: a build, a release phase, a
+/// promotion or a rollback. Recorded before the step waits on it, cleared once it is done, so a
+/// step cancelled mid-wait leaves a record of what goes on without it, and the re-run knows
+/// what to pick up (Heroku's own records say the same; this record adds what it cannot, such as
+/// a promotion's id).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InFlight {
+    /// The step that started it: `deploy`, `promote` or `rollback`.
+    pub step: String,
+    /// `build`, `release`, `promotion` or `rollback`.
+    pub kind: String,
+    /// Heroku's id of the build, release or promotion.
+    pub id: String,
+    /// The release's version, once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The commit it ships, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// When the step started it, RFC 3339 UTC.
+    pub started_at: String,
+    /// The signal that cancelled the step that was following it (`SIGTERM`), once one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+}
+
+impl InFlight {
+    /// What it is, in words: `build 1a2b… of 3c4d5e6`, `release v12 (its release phase)`.
+    pub fn describe(&self) -> String {
+        let commit = self
+            .commit
+            .as_deref()
+            .map(|c| format!(" of {}", crate::text::short(c)))
+            .unwrap_or_default();
+        match (self.kind.as_str(), self.version) {
+            ("build", _) => format!("build {}{commit}", self.id),
+            ("promotion", _) => format!("promotion {}{commit}", self.id),
+            ("rollback", Some(v)) => format!("rollback release v{v} (its release phase)"),
+            (_, Some(v)) => format!("release v{v}{commit} (its release phase)"),
+            (kind, None) => format!("{kind} {}{commit}", self.id),
+        }
+    }
+
+    /// How a person follows it on `app` while no shipline step does.
+    pub fn follow_hint(&self, app: &str) -> String {
+        match (self.kind.as_str(), self.version) {
+            ("build", _) => format!(
+                "`heroku builds:info {} -a {app}` (heroku-builds plugin) or the app's Activity tab",
+                self.id
+            ),
+            (_, Some(v)) => format!("`heroku releases:output v{v} -a {app}`"),
+            ("promotion", None) => format!(
+                "`GET /pipeline-promotions/{}/promotion-targets` or the pipeline's page",
+                self.id
+            ),
+            (_, None) => format!("`heroku releases -a {app}`"),
+        }
+    }
+}
+
 /// Everything the job did to one app.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AppRecord {
@@ -213,6 +273,13 @@ pub struct AppRecord {
     /// The latest rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackRecord>,
+    /// Work started on Heroku that no step has seen finish yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<InFlight>,
+    /// What a re-run found of the work a cancelled step left in flight, e.g. `cancelled during
+    /// the release phase; the release completed as v12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<String>,
     /// Fields a newer shipline wrote.
     #[serde(flatten)]
     pub other: Map<String, Value>,

@@ -41,14 +41,15 @@ pub fn human(d: Duration) -> String {
 
 /// Waits before the next look at something that is not done yet: `poll`, or less when the
 /// deadline comes first, so the last look is at the deadline itself. `false` once the deadline
-/// has passed: the look just made was the last one.
-pub fn wait_for_next_look(deadline: Instant, poll: Duration) -> bool {
+/// has passed: the look just made was the last one. A signal (a cancelled job) ends the wait
+/// with [`crate::signal::Interrupted`] within a tenth of a second.
+pub fn wait_for_next_look(deadline: Instant, poll: Duration) -> anyhow::Result<bool> {
     let now = Instant::now();
     if now >= deadline {
-        return false;
+        return Ok(false);
     }
-    std::thread::sleep(poll.min(deadline - now));
-    true
+    crate::signal::sleep(poll.min(deadline - now))?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -60,12 +61,12 @@ mod tests {
         let start = Instant::now();
         let deadline = start + Duration::from_millis(120);
         let mut looks = 1;
-        while wait_for_next_look(deadline, Duration::from_millis(50)) {
+        while wait_for_next_look(deadline, Duration::from_millis(50)).unwrap() {
             looks += 1;
         }
         assert_eq!(looks, 4, "at 0, 50, 100 and 120 ms");
         assert!(start.elapsed() >= Duration::from_millis(120));
-        assert!(!wait_for_next_look(deadline, Duration::from_millis(50)));
+        assert!(!wait_for_next_look(deadline, Duration::from_millis(50)).unwrap());
     }
 
     #[test]

@@ -190,6 +190,7 @@ proptest! {
             dry_run: false,
             web_url: None,
             rolled_back: None,
+            adopted: None,
         };
         let ci = CiContext::from_env(|_| None);
         let on_call = Mention::parse("<!subteam^S0ONCALL>").unwrap();

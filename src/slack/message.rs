@@ -101,6 +101,10 @@ pub struct DeployRecord {
     pub web_url: Option<String>,
     /// The rollback that undid it, when there was one.
     pub rolled_back: Option<RolledBack>,
+    /// What a re-run found of the work a cancelled job left in flight (`cancelled during the
+    /// release phase; the release completed as v12`), so the channel knows why one job shows
+    /// a cancel and the release anyway.
+    pub adopted: Option<String>,
 }
 
 /// A release as the deploy record names it.
@@ -536,6 +540,9 @@ impl Facts<'_> {
             (None, Some(new)) => field("Release", format!("v{new}{rollback}")),
             _ => {}
         }
+        if let Some(adopted) = self.deploy.and_then(|d| d.adopted.as_deref()) {
+            field("Re-run", line_within(adopted, VALUE_MAX));
+        }
         if let Some(sha) = self.commit() {
             let short = line_within(text::short(sha), 7);
             let label = format!("`{short}`");
@@ -918,6 +925,7 @@ mod tests {
             dry_run: false,
             web_url: Some("https://shop.herokuapp.com/".into()),
             rolled_back: None,
+            adopted: None,
         }
     }
 
@@ -945,6 +953,36 @@ mod tests {
 
     fn all_text(payload: &Value) -> String {
         serde_json::to_string(payload).unwrap()
+    }
+
+    #[test]
+    fn a_release_a_rerun_adopted_says_what_happened() {
+        let ci = CiContext::from_env(|_| None);
+        let adopted = DeployRecord {
+            adopted: Some(
+                "cancelled during the release phase; the release completed as v42".into(),
+            ),
+            ..deploy()
+        };
+        let text = all_text(&build(&facts(
+            NotifyStatus::Succeeded,
+            Some(&adopted),
+            None,
+            &ci,
+        )));
+        assert!(
+            text.contains(
+                "*Re-run*\\ncancelled during the release phase; the release completed as v42"
+            ),
+            "{text}"
+        );
+        let plain = all_text(&build(&facts(
+            NotifyStatus::Succeeded,
+            Some(&deploy()),
+            None,
+            &ci,
+        )));
+        assert!(!plain.contains("Re-run"), "{plain}");
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub fn wait_turn(
             LockVerdict::Skip { ref by, .. } => {
                 // A newer build at the lock (or done) is enough to skip whatever else the API
                 // has yet to show, so confirming it means re-reading that build alone.
-                std::thread::sleep(timing.confirm);
+                crate::signal::sleep(timing.confirm)?;
                 if let Some(fresh) = queue.refresh(by)? {
                     if fresh.state.supersedes() {
                         waited.elapsed = started.elapsed();
@@ -162,7 +162,7 @@ pub fn wait_turn(
             LockVerdict::Proceed { .. } => {
                 // Confirm with a full read a moment later: the API may lag behind a build that
                 // just started, and two builds deciding at once must both see each other.
-                std::thread::sleep(timing.confirm);
+                crate::signal::sleep(timing.confirm)?;
                 view = queue.read_all(newer)?;
                 since_full = 0;
                 dirty = false;
@@ -194,7 +194,7 @@ pub fn wait_turn(
                     waited.elapsed = started.elapsed();
                     return Ok((Ending::TimedOut(behind), waited));
                 }
-                std::thread::sleep(timing.poll.min(left));
+                crate::signal::sleep(timing.poll.min(left))?;
                 waited.polls += 1;
                 since_full += 1;
                 if newer && since_full >= FULL_READ_EVERY {

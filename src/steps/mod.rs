@@ -56,6 +56,13 @@ pub fn run_step(
             (scope.apps, result)
         }
     };
+    let result = match result {
+        Err(error) => match crate::signal::interrupted(&error) {
+            Some(signal) => Ok(cancelled(name, &mut state, &apps, signal)),
+            None => Err(error),
+        },
+        ok => ok,
+    };
 
     let (word, reason) = match &result {
         Ok(outcome) => (outcome.word(), outcome.reason().map(str::to_string)),
@@ -84,6 +91,76 @@ pub fn run_step(
     saved?;
     written?;
     Ok(outcome)
+}
+
+/// The outcome of a step a signal stopped: what it had started on Heroku and had not seen
+/// finish (each app's [`crate::state::InFlight`]), marked as cancelled, with how to follow it.
+fn cancelled(name: &str, state: &mut State, apps: &[String], signal: i32) -> Outcome {
+    let by = crate::signal::name(signal);
+    let mut in_flight = Vec::new();
+    for app in apps {
+        if let Some(work) = state.app_mut(app).in_flight.as_mut() {
+            work.cancelled_by = Some(by.clone());
+            ci::say(&format!(
+                "In flight on {app}: {} (started {}); Heroku goes on with it. Follow it with {}, or re-run this job: shipline picks it up instead of starting another",
+                work.describe(),
+                work.started_at,
+                work.follow_hint(app)
+            ));
+            in_flight.push(format!("{} on {app}", work.describe()));
+        }
+    }
+    let reason = if in_flight.is_empty() {
+        format!("{name} cancelled by {by} before it started anything on Heroku")
+    } else {
+        format!(
+            "{name} cancelled by {by} while {} was in flight; a re-run picks it up",
+            in_flight.join(" and ")
+        )
+    };
+    Outcome::Cancelled { signal, reason }
+}
+
+/// What a step is about to wait on: which step, which kind of work (`build`, `release`,
+/// `promotion`, `rollback`), Heroku's id and version, and the commit it ships.
+pub struct Work<'a> {
+    /// The step waiting on it.
+    pub step: &'a str,
+    /// `build`, `release`, `promotion` or `rollback`.
+    pub kind: &'a str,
+    /// Heroku's id of it.
+    pub id: &'a str,
+    /// The release's version, once there is one.
+    pub version: Option<u64>,
+    /// The commit it ships, when known.
+    pub commit: Option<&'a str>,
+}
+
+/// Records the work a step is about to wait on ([`crate::state::InFlight`]) and saves the state
+/// file at once, so a step cancelled (or killed) in the wait leaves a record of it. The same
+/// work recorded again keeps the time it was first recorded.
+pub fn record_in_flight(state: &mut State, app: &str, work: Work<'_>) {
+    let started_at = state
+        .app(app)
+        .and_then(|a| a.in_flight.as_ref())
+        .filter(|w| w.id == work.id)
+        .map(|w| w.started_at.clone())
+        .unwrap_or_else(|| time::rfc3339(SystemTime::now()));
+    state.app_mut(app).in_flight = Some(crate::state::InFlight {
+        step: work.step.into(),
+        kind: work.kind.into(),
+        id: work.id.into(),
+        version: work.version,
+        commit: work.commit.map(str::to_string),
+        started_at,
+        cancelled_by: None,
+    });
+    if let Err(e) = state.save() {
+        ci::warn(&format!(
+            "could not record the {} in flight: {e:#}",
+            work.kind
+        ));
+    }
 }
 
 /// The apps a step that follows a change acts on: the ones given, else those of the latest

@@ -153,6 +153,7 @@ pub fn shipped(app: &str, record: Option<&AppRecord>) -> Option<DeployRecord> {
                 to: r.to,
                 release: r.release.as_ref().map(|r| r.version),
             }),
+        adopted: record.adopted.clone(),
     })
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 
-use super::Scope;
+use super::{Scope, Work};
 use crate::ci;
 use crate::cli::PromoteArgs;
 use crate::follow::{self, Follow, Tail};
@@ -169,8 +169,23 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     let mut results: Vec<(String, AppResult)> = Vec::new();
     let mut targets: Vec<(String, Preflight)> = Vec::new();
     let mut relations: Vec<Option<Relation>> = Vec::new();
+    // Releases of this commit still in their release phase on a target: what a cancelled run
+    // of this step left running, followed instead of promoted again.
+    let mut adopted: Vec<(String, Release)> = Vec::new();
     for app in &args.apps {
         let before = preflight(&heroku, app)?;
+        if let Some(release) = in_flight_release(&heroku, &before, &commit)? {
+            ci::say(&format!(
+                "{app}: adopting release v{} ({}), still in its release phase: a cancelled promotion of {} created it, so it is followed instead of promoting again",
+                release.version,
+                release.description,
+                short(&commit)
+            ));
+            adopted.push((app.clone(), release));
+            targets.push((app.clone(), before));
+            relations.push(None);
+            continue;
+        }
         let relation = match before.live.as_ref().and_then(|l| l.commit.as_deref()) {
             Some(live) if live != commit => {
                 Some(repo.relation(&commit, live).with_context(|| {
@@ -274,8 +289,15 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
         deadline,
         poll: args.poll,
     };
+    let fresh: Vec<(String, Preflight)> = targets
+        .iter()
+        .filter(|(app, _)| !adopted.iter().any(|(a, _)| a == app))
+        .map(|(app, before)| (app.clone(), before.clone()))
+        .collect();
+    crate::signal::check()?;
     let created: Vec<Result<Release>> = match &route {
-        Route::Slug => targets
+        _ if fresh.is_empty() => Vec::new(),
+        Route::Slug => fresh
             .iter()
             .map(|(app, before)| {
                 heroku
@@ -284,12 +306,32 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
             })
             .collect(),
         Route::Pipeline(pipeline) => {
-            let ids: Vec<&str> = targets.iter().map(|(_, b)| b.app_id.as_str()).collect();
-            pipeline_promotion(&follow, pipeline, &staging_app.id, &targets, &ids)?
+            let ids: Vec<&str> = fresh.iter().map(|(_, b)| b.app_id.as_str()).collect();
+            pipeline_promotion(
+                &follow,
+                state,
+                &commit,
+                pipeline,
+                &staging_app.id,
+                &fresh,
+                &ids,
+            )?
         }
     };
+    // Back in the order of `targets`, the adopted releases among them.
+    let mut fresh_created = created.into_iter();
+    let created: Vec<Result<Release>> = targets
+        .iter()
+        .map(|(app, _)| match adopted.iter().find(|(a, _)| a == app) {
+            Some((_, release)) => Ok(release.clone()),
+            None => fresh_created
+                .next()
+                .unwrap_or_else(|| Err(anyhow!("nothing was promoted to {app}"))),
+        })
+        .collect();
     for ((app, before), created) in targets.iter().zip(created) {
         let result = match created {
+            Err(e) if crate::signal::interrupted(&e).is_some() => return Err(e),
             Err(e) => AppResult::Failed(ci::redact(&format!("{e:#}"))),
             Ok(created) => {
                 ci::say(&format!(
@@ -298,7 +340,23 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
                 ));
                 let mut tail = Tail::new();
                 let live_version = before.live.as_ref().map(|l| l.version).unwrap_or(0);
-                match follow::release(&follow, &before.app, created, &mut tail) {
+                super::record_in_flight(
+                    state,
+                    app,
+                    Work {
+                        step: "promote",
+                        kind: "release",
+                        id: &created.id,
+                        version: Some(created.version),
+                        commit: Some(&commit),
+                    },
+                );
+                let followed = follow::release(&follow, &before.app, created, &mut tail);
+                if followed.is_ok() {
+                    state.app_mut(app).in_flight = None;
+                }
+                match followed {
+                    Err(e) if crate::signal::interrupted(&e).is_some() => return Err(e),
                     Err(e) => AppResult::Failed(format!("{e:#}")),
                     Ok(release) if release.status != Status::Succeeded => {
                         tail.show("release phase output");
@@ -363,6 +421,25 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
     Ok(summarize(&results))
 }
 
+/// A release of `commit` on the target still in its release phase (the preflight's pending
+/// release, when its slug was built from the commit): found in Heroku's own records, so a
+/// re-run after SIGKILL finds it too.
+fn in_flight_release(
+    heroku: &crate::heroku::Heroku,
+    before: &Preflight,
+    commit: &str,
+) -> Result<Option<Release>> {
+    let Some(version) = before.pending else {
+        return Ok(None);
+    };
+    let release = heroku.release(&before.app, &version.to_string())?;
+    if release.status != Status::Pending {
+        return Ok(None);
+    }
+    let of = live_of(heroku, &before.app, &release)?;
+    Ok((of.commit.as_deref() == Some(commit)).then_some(release))
+}
+
 /// Tells the state how the promotion ended on each app, so each app's notification says its
 /// own.
 fn record_each(state: &mut State, results: &[(String, AppResult)]) {
@@ -380,22 +457,68 @@ fn record_each(state: &mut State, results: &[(String, AppResult)]) {
 /// failed). The promotion itself failing to start is an error for all.
 fn pipeline_promotion(
     follow: &Follow<'_>,
+    state: &mut State,
+    commit: &str,
     pipeline: &str,
     source_id: &str,
     targets: &[(String, Preflight)],
     target_ids: &[&str],
 ) -> Result<Vec<Result<Release>>> {
     let names: Vec<&str> = targets.iter().map(|(app, _)| app.as_str()).collect();
-    let promotion = follow
-        .heroku
-        .promote(pipeline, source_id, target_ids)
-        .with_context(|| {
-            format!(
-                "could not start the pipeline promotion to {}",
+    // Heroku lists no promotions, so a promotion whose releases do not exist yet is known
+    // only from the state file of the run that started it (not after SIGKILL).
+    let recorded = targets
+        .iter()
+        .map(|(app, _)| {
+            state
+                .app(app)
+                .and_then(|a| a.in_flight.as_ref())
+                .filter(|w| {
+                    w.step == "promote"
+                        && w.kind == "promotion"
+                        && w.commit.as_deref() == Some(commit)
+                })
+                .map(|w| w.id.clone())
+        })
+        .collect::<Option<Vec<String>>>()
+        .filter(|ids| ids.windows(2).all(|w| w[0] == w[1]))
+        .and_then(|ids| ids.into_iter().next());
+    let promotion_id = match recorded {
+        Some(id) => {
+            ci::say(&format!(
+                "Adopting pipeline promotion {id}: a cancelled run started it to {}, so it is followed instead of promoting again",
                 names.join(", ")
-            )
-        })?;
-    ci::say(&format!("Pipeline promotion {} started", promotion.id));
+            ));
+            id
+        }
+        None => {
+            let promotion = follow
+                .heroku
+                .promote(pipeline, source_id, target_ids)
+                .with_context(|| {
+                    format!(
+                        "could not start the pipeline promotion to {}",
+                        names.join(", ")
+                    )
+                })?;
+            ci::say(&format!("Pipeline promotion {} started", promotion.id));
+            promotion.id
+        }
+    };
+    for (app, _) in targets {
+        super::record_in_flight(
+            state,
+            app,
+            Work {
+                step: "promote",
+                kind: "promotion",
+                id: &promotion_id,
+                version: None,
+                commit: Some(commit),
+            },
+        );
+    }
+    let promotion = crate::heroku::Promotion { id: promotion_id };
     let mut results: Vec<Option<Result<Release>>> = target_ids.iter().map(|_| None).collect();
     loop {
         let listed = follow.heroku.promotion_targets(&promotion.id)?;

@@ -6,12 +6,11 @@
 
 use std::time::Instant;
 
-use super::Scope;
+use super::{Scope, Work};
 use crate::ci;
 use crate::cli::RollbackArgs;
 use crate::follow::{self, Follow, Tail};
-use crate::heroku::HerokuConfig;
-use crate::heroku::{Heroku, Release, Status};
+use crate::heroku::{self, Heroku, HerokuConfig, Release, Status};
 use crate::outcome::Outcome;
 use crate::state::{ReleaseRef, RollbackRecord, State};
 use crate::time::human;
@@ -84,6 +83,37 @@ pub fn run(args: &RollbackArgs, state: &mut State, app: &str) -> Result<Outcome>
     let releases = heroku
         .recent_releases(&app, 100)
         .with_context(|| format!("could not list the releases of {app}"))?;
+    if args.to.is_none() {
+        if let Some(done) = finished_rollback(&releases, state.app(key)) {
+            // A re-run of a rollback that completed after its job was cancelled: rolling back
+            // from the rollback would put the bad release back.
+            let how = state
+                .app(key)
+                .and_then(|a| a.in_flight.as_ref())
+                .filter(|w| w.step == "rollback")
+                .map(|_| "cancelled during its release phase; the rollback completed as")
+                .unwrap_or("already done: the live release is");
+            let what = format!("{how} v{} ({})", done.version, done.description);
+            ci::say(&format!("Rollback of {app} {what}"));
+            let entry = state.app_mut(key);
+            entry.in_flight = None;
+            entry.adopted = Some(what);
+            entry.rollback = Some(RollbackRecord {
+                by: "rollback".into(),
+                to: heroku::rollback_target(&done.description).unwrap_or(0),
+                from: None,
+                commit: None,
+                release: Some(ReleaseRef {
+                    id: Some(done.id.clone()),
+                    version: done.version,
+                    commit: None,
+                }),
+                dry_run: false,
+            });
+            ci::write_outputs(&[("release-version", done.version.to_string())])?;
+            return Ok(Outcome::Done);
+        }
+    }
     let target = choose(&releases, args.to).map_err(|why| match args.to {
         Some(_) => anyhow!(UsageError(format!("cannot roll {app} back: {why} (--to)"))),
         None => anyhow!("cannot roll {app} back: {why}"),
@@ -113,9 +143,33 @@ pub fn run(args: &RollbackArgs, state: &mut State, app: &str) -> Result<Outcome>
         });
         return Ok(Outcome::Done);
     }
-    let created = heroku
-        .rollback(&app, &target.id)
-        .with_context(|| format!("could not roll {app} back to v{}", target.version))?;
+    let pending = in_flight(&releases, target.version);
+    let created = match pending {
+        Some(pending) => {
+            ci::say(&format!(
+                "Adopting rollback release v{} ({}), still in its release phase: a cancelled run started it, so it is followed instead of rolling back again",
+                pending.version, pending.description
+            ));
+            pending.clone()
+        }
+        None => {
+            crate::signal::check()?;
+            heroku
+                .rollback(&app, &target.id)
+                .with_context(|| format!("could not roll {app} back to v{}", target.version))?
+        }
+    };
+    super::record_in_flight(
+        state,
+        key,
+        Work {
+            step: "rollback",
+            kind: "rollback",
+            id: &created.id,
+            version: Some(created.version),
+            commit: commit.as_deref(),
+        },
+    );
     let follow = Follow {
         heroku: &heroku,
         deadline,
@@ -123,6 +177,7 @@ pub fn run(args: &RollbackArgs, state: &mut State, app: &str) -> Result<Outcome>
     };
     let mut tail = Tail::new();
     let done = follow::release(&follow, &app, created, &mut tail)?;
+    state.app_mut(key).in_flight = None;
     if done.status != Status::Succeeded {
         tail.show("release phase output");
         return Ok(Outcome::Failed(format!(
@@ -152,6 +207,33 @@ pub fn run(args: &RollbackArgs, state: &mut State, app: &str) -> Result<Outcome>
     Ok(Outcome::Done)
 }
 
+/// A rollback to `target` still in its release phase, newer than the live release: what a
+/// cancelled rollback left running.
+pub fn in_flight(releases: &[Release], target: u64) -> Option<&Release> {
+    let live = releases.iter().find(|r| r.current).map(|r| r.version);
+    releases.iter().find(|r| {
+        r.status == Status::Pending
+            && live.is_none_or(|l| r.version > l)
+            && heroku::rollback_target(&r.description) == Some(target)
+    })
+}
+
+/// The live release when it is a rollback that this job's cancelled rollback step started
+/// (the state file's in-flight record names it), or any live rollback: rolling back from a
+/// rollback by default would put back the release the first one removed.
+pub fn finished_rollback<'a>(
+    releases: &'a [Release],
+    record: Option<&crate::state::AppRecord>,
+) -> Option<&'a Release> {
+    let live = releases
+        .iter()
+        .find(|r| r.current && r.status == Status::Succeeded)?;
+    let recorded = record
+        .and_then(|a| a.in_flight.as_ref())
+        .is_some_and(|w| w.step == "rollback" && w.id == live.id);
+    (recorded || heroku::rollback_target(&live.description).is_some()).then_some(live)
+}
+
 /// The commit a release runs, when its slug says (best effort: the plan is still useful
 /// without it).
 fn commit_of(heroku: &Heroku, app: &str, release: &Release) -> Option<String> {
@@ -174,6 +256,34 @@ mod tests {
             output_stream_url: None,
             slug: None,
         }
+    }
+
+    #[test]
+    fn a_rerun_follows_the_rollback_in_flight_or_reports_the_one_done() {
+        let mut rolling = release(15, Status::Pending, false, false);
+        rolling.description = "Rollback to v13".into();
+        let releases = [
+            rolling,
+            release(14, Status::Succeeded, true, true),
+            release(13, Status::Succeeded, false, true),
+        ];
+        assert_eq!(in_flight(&releases, 13).map(|r| r.version), Some(15));
+        assert_eq!(in_flight(&releases, 12).map(|r| r.version), None);
+        assert!(finished_rollback(&releases, None).is_none());
+
+        let mut done = release(15, Status::Succeeded, true, true);
+        done.description = "Rollback to v13".into();
+        let releases = [
+            done,
+            release(14, Status::Succeeded, false, true),
+            release(13, Status::Succeeded, false, true),
+        ];
+        // Rolling back from the rollback would put v14, the release it removed, back.
+        assert_eq!(
+            finished_rollback(&releases, None).map(|r| r.version),
+            Some(15)
+        );
+        assert!(in_flight(&releases, 13).is_none());
     }
 
     #[test]

@@ -271,6 +271,8 @@ fn verify_app(
     let failure = match verdict {
         Ok(None) => None,
         Ok(Some(reason)) => Some(reason),
+        // A cancelled job is not a failed verification: it must not roll back.
+        Err(e) if crate::signal::interrupted(&e).is_some() => return Err(e),
         Err(e) => Some(format!("{e:#}")),
     };
     let mut rollback = None;
@@ -339,8 +341,10 @@ fn verify(
     };
     let mut reports = Vec::new();
     for url in &args.checks {
+        crate::signal::check()?;
         reports.push(check(url, args, &expect, deadline));
     }
+    crate::signal::check()?;
     record["checks"] = Value::Array(reports.iter().map(CheckReport::to_json).collect());
     let failed: Vec<&CheckReport> = reports.iter().filter(|r| !r.passed).collect();
     if failed.is_empty() {
@@ -435,7 +439,7 @@ fn wait_for_dynos(
                 ));
             }
         }
-        if !time::wait_for_next_look(deadline, args.poll) {
+        if !time::wait_for_next_look(deadline, args.poll)? {
             return Ok(Some(format!(
                 "timed out after {} waiting for the dynos of v{version} to be up (--timeout)",
                 human(started.elapsed())
@@ -512,7 +516,10 @@ fn check(url: &str, args: &VerifyArgs, expect: &Expectation, deadline: Instant) 
                     report.attempts + 1
                 ));
                 report.why = Some(why);
-                time::wait_for_next_look(deadline, delay);
+                if time::wait_for_next_look(deadline, delay).is_err() {
+                    // Cancelled: the caller stops at its next look at the signal.
+                    return report;
+                }
                 delay = (delay * 2).min(args.poll.max(Duration::from_millis(1)));
             }
         }
@@ -564,6 +571,7 @@ fn roll_back(
         "Rolling back {app} to v{} ({})",
         target.version, target.description
     ));
+    crate::signal::check()?;
     let created = heroku
         .rollback(app, &target.id)
         .with_context(|| format!("could not roll {app} back to v{}", target.version))?;
@@ -608,6 +616,7 @@ fn write_summary(app: &str, version: u64, record: &Value, outcome: &Outcome) -> 
             Outcome::Done => "healthy",
             Outcome::Skipped(_) => "skipped",
             Outcome::Failed(_) => "failed",
+            Outcome::Cancelled { .. } => "cancelled",
         }
     );
     if let Some(checks) = record["checks"].as_array().filter(|c| !c.is_empty()) {

@@ -192,6 +192,47 @@ impl Background {
         }
     }
 
+    /// Sends `signal` (`INT`, `TERM`, `KILL`) to the process, as a CI runner cancelling the
+    /// job does.
+    pub fn signal(&mut self, signal: &str) {
+        if signal == "KILL" {
+            self.child.kill().unwrap();
+            return;
+        }
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to end within `within`, and returns what it printed with its exit
+    /// code (128 + the signal when a signal ended it); `None` when it is still running then
+    /// (and it is killed, so no test leaves a process behind).
+    pub fn finish_within(mut self, within: Duration) -> Option<Run> {
+        use std::os::unix::process::ExitStatusExt;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let code = status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return Some(self.command.finished(
+                    code,
+                    std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+                    std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+                ));
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits for the process to end.
     pub fn finish(mut self) -> Run {
         let status = self.child.wait().unwrap();

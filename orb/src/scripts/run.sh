@@ -54,8 +54,20 @@ if [ "$cmd" = notify ] && [ -z "${SHIPLINE_STATUS:-}" ] && [ -e "${TMPDIR:-/tmp}
   export SHIPLINE_STATUS=failed
 fi
 
+# The binary runs as this script's child: CircleCI may signal only this shell when the job is
+# cancelled, so SIGTERM/SIGINT are passed on, for shipline to record what it leaves in flight.
 status=0
-shipline "$cmd" || status=$?
+shipline "$cmd" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null || true' TERM
+trap 'kill -INT "$child" 2>/dev/null || true' INT
+wait "$child" || status=$?
+# A trap ends `wait` early; wait again for the binary's own exit code (130/143 once recorded).
+while kill -0 "$child" 2>/dev/null; do
+  status=0
+  wait "$child" || status=$?
+done
+trap - TERM INT
 
 # The outcome, from the state file the binary just wrote: its last step, when that step is this
 # command (state format 2: `steps` is the list of every step of the job in order, and a job may
