@@ -258,26 +258,25 @@ mod tests {
         }
     }
 
+    /// v15, a rollback to v13 in the given state, over v14 and v13.
+    fn rolled_back(status: Status, done: bool) -> [Release; 3] {
+        let mut rollback = release(15, status, done, done);
+        rollback.description = "Rollback to v13".into();
+        [
+            rollback,
+            release(14, Status::Succeeded, !done, true),
+            release(13, Status::Succeeded, false, true),
+        ]
+    }
+
     #[test]
     fn a_rerun_follows_the_rollback_in_flight_or_reports_the_one_done() {
-        let mut rolling = release(15, Status::Pending, false, false);
-        rolling.description = "Rollback to v13".into();
-        let releases = [
-            rolling,
-            release(14, Status::Succeeded, true, true),
-            release(13, Status::Succeeded, false, true),
-        ];
+        let releases = rolled_back(Status::Pending, false);
         assert_eq!(in_flight(&releases, 13).map(|r| r.version), Some(15));
         assert_eq!(in_flight(&releases, 12).map(|r| r.version), None);
         assert!(finished_rollback(&releases, None).is_none());
 
-        let mut done = release(15, Status::Succeeded, true, true);
-        done.description = "Rollback to v13".into();
-        let releases = [
-            done,
-            release(14, Status::Succeeded, false, true),
-            release(13, Status::Succeeded, false, true),
-        ];
+        let releases = rolled_back(Status::Succeeded, true);
         // Rolling back from the rollback would put v14, the release it removed, back.
         assert_eq!(
             finished_rollback(&releases, None).map(|r| r.version),
