@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         dry_run: false,
         web_url: Some(text.to_string()),
         rolled_back: None,
+        adopted: Some(text.to_string()),
     };
     let ci = CiContext::from_env(|_| None);
     let steps = vec![(text.to_string(), text.to_string())];
