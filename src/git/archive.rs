@@ -504,6 +504,19 @@ mod tests {
         );
     }
 
+    /// The byte-identity check of `scripts/bench pack`, on a large real tree: the repository
+    /// named by SHIPLINE_BENCH_REPO, at HEAD. Ignored by `cargo test`, which has no such tree.
+    #[test]
+    #[ignore = "needs SHIPLINE_BENCH_REPO; run by scripts/bench pack"]
+    fn tar_of_a_given_repository_is_byte_identical_to_git_archive() {
+        let dir = std::env::var_os("SHIPLINE_BENCH_REPO").expect("SHIPLINE_BENCH_REPO is set");
+        let dir = std::path::Path::new(&dir);
+        let repo = open(dir).unwrap();
+        let commit = repo.resolve("HEAD").unwrap();
+        let (ours, _) = archive(&repo, &commit, None);
+        assert_same_tar(&ours, &git(dir, &["archive", "--format=tar", &commit.id]));
+    }
+
     #[test]
     fn lfs_tracked_files_are_reported() {
         let tmp = TempDir::new("lfs");
