@@ -415,38 +415,53 @@ impl Dag for GitDag {
 }
 
 /// The committer time and the parents of a raw commit.
+///
+/// Reading stops at the committer line: what follows it (encoding, signatures, the message)
+/// can be most of a commit, and git's own parser finds the parents and the committer before it.
 fn parse_header(data: &[u8]) -> Result<(i64, Vec<ObjectId>)> {
     let mut parents = Vec::with_capacity(1);
-    let mut time = None;
-    for line in data.split(|&b| b == b'\n') {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let line = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or_default();
         if line.is_empty() {
             break;
         }
         if let Some(hex) = line.strip_prefix(b"parent ") {
             parents.push(ObjectId::from_hex(hex).map_err(|e| anyhow!("bad parent id: {e}"))?);
         } else if let Some(ident) = line.strip_prefix(b"committer ") {
-            time = Some(ident_time(ident));
+            return Ok((ident_time(ident), parents));
         }
     }
-    Ok((time.unwrap_or(0), parents))
+    Ok((0, parents))
 }
 
 /// The time of an identity line (`Name <email> 1700000000 +0000`), as git reads it: the
-/// number after the last `>`, 0 when there is none.
+/// number after the last `>`, 0 when there is none (or when it does not fit).
 fn ident_time(ident: &[u8]) -> i64 {
     let Some(end) = ident.iter().rposition(|&b| b == b'>') else {
         return 0;
     };
-    let digits: Vec<u8> = ident[end + 1..]
+    let mut time: i64 = 0;
+    let mut digits = ident[end + 1..]
         .iter()
-        .copied()
-        .skip_while(|b| *b == b' ')
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+        .skip_while(|b| **b == b' ')
+        .take_while(|b| b.is_ascii_digit())
+        .peekable();
+    if digits.peek().is_none() {
+        return 0;
+    }
+    for &digit in digits {
+        match time
+            .checked_mul(10)
+            .and_then(|t| t.checked_add(i64::from(digit - b'0')))
+        {
+            Some(next) => time = next,
+            None => return 0,
+        }
+    }
+    time
 }
 
 /// How one commit relates to another: the one answer the deploy guard (deploying against
@@ -665,6 +680,8 @@ parent 3333333333333333333333333333333333333333\n";
         assert_eq!(time, 1_700_000_099);
         assert_eq!(parents.len(), 2);
         assert_eq!(ident_time(b"No Date <x>"), 0);
+        assert_eq!(ident_time(b"Far <x> 99999999999999999999 +0000"), 0);
+        assert_eq!(ident_time(b"Odd <x>   42abc"), 42);
     }
 
     use crate::git::open;

@@ -11,6 +11,7 @@
 
 mod archive;
 mod fetch;
+mod gzip;
 pub mod history;
 mod repo;
 mod tar;
