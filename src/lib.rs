@@ -5,8 +5,8 @@
 //! - [`steps`]: one module per command, which fetches, decides and acts, never calling another
 //!   step;
 //! - the domain the steps share: the deploy [`guard`]s, the [`lock`] verdict, release [`notes`],
-//!   the [`slack`] message, [`follow`]ing work on Heroku, the [`state`] file and a step's
-//!   [`outcome`];
+//!   the [`slack`] message, [`follow`]ing work on Heroku and [`adopt`]ing what a cancelled job
+//!   left in flight, the [`state`] file and a step's [`outcome`];
 //! - the service clients: [`heroku`], [`circleci`], [`github`], [`slack`]'s transports, and
 //!   [`git`] for the repository;
 //! - at the bottom, [`http`] with the [`network`] settings, and what every layer uses: [`ci`]
