@@ -280,64 +280,52 @@ impl Run {
         self
     }
 
+    /// Expects `shown` (named `place` in the failure) to contain `text`, or not to when
+    /// `present` is false; one check behind the `*_has` and `*_lacks` expectations.
+    #[track_caller]
+    fn expect_text(&self, shown: &str, place: &str, text: &str, present: bool) -> &Run {
+        let what = if present { "expected" } else { "unexpected" };
+        assert!(
+            shown.contains(text) == present,
+            "{what} {text:?} in {place}: {self:?}"
+        );
+        self
+    }
+
     /// Expects standard output to contain `text`.
     #[track_caller]
     pub fn stdout_has(&self, text: &str) -> &Run {
-        assert!(
-            self.stdout.contains(text),
-            "expected {text:?} in stdout: {self:?}"
-        );
-        self
+        self.expect_text(&self.stdout, "stdout", text, true)
     }
 
     /// Expects standard output not to contain `text`.
     #[track_caller]
     pub fn stdout_lacks(&self, text: &str) -> &Run {
-        assert!(
-            !self.stdout.contains(text),
-            "unexpected {text:?} in stdout: {self:?}"
-        );
-        self
+        self.expect_text(&self.stdout, "stdout", text, false)
     }
 
     /// Expects standard error to contain `text`.
     #[track_caller]
     pub fn stderr_has(&self, text: &str) -> &Run {
-        assert!(
-            self.stderr.contains(text),
-            "expected {text:?} in stderr: {self:?}"
-        );
-        self
+        self.expect_text(&self.stderr, "stderr", text, true)
     }
 
     /// Expects standard error not to contain `text`.
     #[track_caller]
     pub fn stderr_lacks(&self, text: &str) -> &Run {
-        assert!(
-            !self.stderr.contains(text),
-            "unexpected {text:?} in stderr: {self:?}"
-        );
-        self
+        self.expect_text(&self.stderr, "stderr", text, false)
     }
 
     /// Expects the log (both streams) to contain `text`.
     #[track_caller]
     pub fn log_has(&self, text: &str) -> &Run {
-        assert!(
-            self.log().contains(text),
-            "expected {text:?} in the log: {self:?}"
-        );
-        self
+        self.expect_text(&self.log(), "the log", text, true)
     }
 
     /// Expects the log (both streams) not to contain `text`: for secrets above all.
     #[track_caller]
     pub fn log_lacks(&self, text: &str) -> &Run {
-        assert!(
-            !self.log().contains(text),
-            "unexpected {text:?} in the log: {self:?}"
-        );
-        self
+        self.expect_text(&self.log(), "the log", text, false)
     }
 
     /// The state file as the run left it; panics (showing the run) when there is none.
