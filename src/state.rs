@@ -426,7 +426,10 @@ impl State {
             }
         };
         let fix = "delete it or point --state (SHIPLINE_STATE) at another file";
-        let value: Value = serde_json::from_str(&text).with_context(|| {
+        // The header first, loosely, to set aside another run's file whatever its shape; then
+        // the whole file, typed, straight from the text (not through the `Value`: that would
+        // link a second deserializer of every record type).
+        let value: Value = serde_json::from_slice(text.as_bytes()).with_context(|| {
             format!("the state file {} is not valid JSON; {fix}", path.display())
         })?;
         let Value::Object(object) = &value else {
@@ -451,7 +454,7 @@ impl State {
                 path.display()
             );
         }
-        let doc: Doc = serde_json::from_value(value).map_err(|e| {
+        let doc: Doc = serde_json::from_slice(text.as_bytes()).map_err(|e| {
             anyhow::anyhow!(
                 "the state file {} is not a shipline state file ({e}); {fix}",
                 path.display()
