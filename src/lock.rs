@@ -233,7 +233,7 @@ pub fn decide(own: &OrderKey, others: &[Build], policy: &Policy, now: SystemTime
             live.push(build);
         }
     }
-    stale.sort_by(|a, b| a.key.cmp(&b.key));
+    stale.sort_unstable_by(oldest_first);
 
     if policy.mode == Mode::Latest {
         let newest_ahead = live
@@ -256,8 +256,15 @@ pub fn decide(own: &OrderKey, others: &[Build], policy: &Policy, now: SystemTime
     if behind.is_empty() {
         return LockVerdict::Proceed { stale };
     }
-    behind.sort_by(|a, b| b.key.cmp(&a.key));
+    behind.sort_unstable_by(oldest_first);
+    behind.reverse();
     LockVerdict::Wait { behind, stale }
+}
+
+/// Builds in the order the CI started them (keys are unique, so the sort needs no stability;
+/// one function for both lists, so one sort is linked).
+fn oldest_first(a: &Build, b: &Build) -> std::cmp::Ordering {
+    a.key.cmp(&b.key)
 }
 
 #[cfg(test)]

@@ -302,7 +302,7 @@ fn api_answer(reply: &Reply) -> Result<Posted> {
         .flat_map(|w| w.split(',').map(str::to_string).collect::<Vec<_>>())
         .chain(metadata.warnings)
         .collect();
-    warnings.sort();
+    warnings.sort_unstable();
     warnings.dedup();
     if !answer.ok {
         let code = answer

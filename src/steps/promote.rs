@@ -390,7 +390,7 @@ pub fn run(args: &PromoteArgs, state: &mut State) -> Result<Outcome> {
         results.push((app.clone(), result));
     }
     // Report in the order the apps were given.
-    results.sort_by_key(|(app, _)| args.apps.iter().position(|a| a == app));
+    results.sort_unstable_by_key(|(app, _)| args.apps.iter().position(|a| a == app));
     record_each(state, &results);
 
     let first = &targets[0];

@@ -353,7 +353,7 @@ impl CircleQueue {
                 vcs: None,
             });
         }
-        pipelines.sort_by_key(|p| std::cmp::Reverse(p.number));
+        pipelines.sort_unstable_by_key(|p| std::cmp::Reverse(p.number));
         Ok(pipelines)
     }
 

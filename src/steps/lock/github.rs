@@ -277,7 +277,7 @@ impl GitHubQueue {
             .filter(|r| r.id != self.own_run.id)
             .map(|r| (run_key(r, &runs), r))
             .collect();
-        keyed.sort_by(|a, b| b.0.cmp(&a.0));
+        keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         let mut builds = Vec::new();
         // Earlier runs, nearest first: jobs read until one is found blocking; the rest are
         // placed by what the run says (an earlier one in flight blocks either way).
