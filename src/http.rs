@@ -19,6 +19,7 @@ use ureq::Agent;
 
 use crate::ci;
 use crate::network;
+use crate::tls;
 
 /// The user agent sent with every request.
 pub const USER_AGENT: &str = concat!("shipline/", env!("CARGO_PKG_VERSION"));
@@ -239,7 +240,7 @@ impl Client {
         Client {
             service,
             base: base.trim_end_matches('/').to_string(),
-            agent: config.into(),
+            agent: tls::agent(config, tls_of(network)),
             headers: Vec::new(),
             backoff: Backoff::default(),
             deadline: None,
@@ -646,12 +647,17 @@ pub fn check_credential_url(var: &str, url: &str) -> Result<(), String> {
     }
 }
 
+/// The TLS configuration of the network settings, or Mozilla's roots alone without them.
+fn tls_of(network: Option<&network::Network>) -> std::sync::Arc<rustls::ClientConfig> {
+    network.map_or_else(tls::mozilla_only, network::Network::tls)
+}
+
 /// How many redirects `--follow-redirects` follows.
 const MAX_REDIRECTS: usize = 10;
 
 /// What every connection shipline makes shares: HTTP statuses as answers (not errors), its
-/// user agent, redirects left to the caller, and the network settings (certificates, the proxy
-/// for `url`'s scheme). The caller adds its timeouts.
+/// user agent, redirects left to the caller, and the proxy for `url`'s scheme. The caller adds
+/// its timeouts, and [`tls::agent`] the certificates to trust.
 fn agent_config(
     network: Option<&network::Network>,
     url: &str,
@@ -660,7 +666,6 @@ fn agent_config(
         .http_status_as_error(false)
         .user_agent(USER_AGENT)
         .max_redirects(0)
-        .tls_config(network.map(|n| n.tls()).unwrap_or_default())
         .proxy(
             network
                 .and_then(|n| n.proxy_for_scheme(url))
@@ -682,10 +687,12 @@ pub fn probe(
 ) -> Probe {
     let network = network::get().ok();
     let agent_for = |url: &str| -> Agent {
-        agent_config(network, url)
-            .timeout_global(Some(timeout))
-            .build()
-            .into()
+        tls::agent(
+            agent_config(network, url)
+                .timeout_global(Some(timeout))
+                .build(),
+            tls_of(network),
+        )
     };
     let started = Instant::now();
     let origin = origin_of(url);

@@ -33,4 +33,5 @@ pub mod state;
 pub mod steps;
 pub mod text;
 pub mod time;
+pub mod tls;
 pub mod usage;

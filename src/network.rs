@@ -15,11 +15,12 @@
 //!   naming the host, what was wrong and the fix; such an error cannot heal by itself, so the
 //!   HTTP client does not retry it.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
+use ureq::tls::{Certificate, PemItem};
 use ureq::Proxy;
 
 use crate::ci;
@@ -60,7 +61,7 @@ enum RootSource {
 #[derive(Debug)]
 pub struct Network {
     sources: Vec<RootSource>,
-    tls: OnceLock<TlsConfig>,
+    tls: OnceLock<Arc<ClientConfig>>,
     https: Option<ProxyRoute>,
     http: Option<ProxyRoute>,
 }
@@ -133,39 +134,37 @@ impl Network {
     }
 
     /// The TLS configuration: Mozilla's roots and the ones added, parsed on first use. A
-    /// source that holds no certificate is said, and the others are used.
-    pub fn tls(&self) -> TlsConfig {
+    /// source that holds no usable certificate is said, and the others are used.
+    pub fn tls(&self) -> Arc<ClientConfig> {
         self.tls
             .get_or_init(|| {
-                let mut seen = HashSet::new();
-                let mut certs: Vec<Certificate<'static>> = Vec::new();
-                let mut add = |found: Vec<Certificate<'static>>| {
-                    for cert in found {
-                        if seen.insert(cert.der().to_vec()) {
-                            certs.push(cert);
-                        }
-                    }
-                };
-                add(webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                    .iter()
-                    .map(|der| Certificate::from_der(der.as_ref()))
-                    .collect());
+                let mut added: Vec<CertificateDer<'static>> = Vec::new();
                 for source in &self.sources {
                     let (name, path, found) = match source {
                         RootSource::File(var, path) => (*var, path, pem_certificates(path)),
                         RootSource::Dir(path) => ("SSL_CERT_DIR", path, dir_certificates(path)),
                     };
+                    let found = found.and_then(|certs| {
+                        let certs: Vec<CertificateDer<'static>> = certs
+                            .iter()
+                            .map(|c| CertificateDer::from(c.der().to_vec()))
+                            .collect();
+                        let (usable, _) =
+                            RootCertStore::empty().add_parsable_certificates(certs.iter().cloned());
+                        if usable == 0 {
+                            return Err("holds no certificate usable as a CA".to_string());
+                        }
+                        Ok(certs)
+                    });
                     match found {
-                        Ok(found) => add(found),
+                        Ok(found) => added.extend(found),
                         Err(why) => ci::warn(&format!(
                             "{name}: {} {why}; its certificates are not trusted",
                             path.display()
                         )),
                     }
                 }
-                TlsConfig::builder()
-                    .root_certs(RootCerts::new_with_certs(&certs))
-                    .build()
+                crate::tls::client_config(&added)
             })
             .clone()
     }

@@ -184,21 +184,31 @@ fn a_ca_file_that_cannot_be_used_is_a_configuration_error() {
 #[test]
 fn a_ca_file_without_a_certificate_is_said_when_the_first_connection_needs_it() {
     let w = https_world("net-empty-ca");
-    let empty = w.path().join("empty.pem");
-    std::fs::write(&empty, "not a certificate\n").unwrap();
-    let run = w
-        .shipline(["rollback", "--app", APP, "--dry-run"])
-        .env("SSL_CERT_FILE", empty.to_str().unwrap())
-        .run();
-    run.code(1)
-        .stdout_has("warning: SSL_CERT_FILE: ")
-        .stdout_has(
-        "holds no PEM certificate (-----BEGIN CERTIFICATE-----); its certificates are not trusted",
-    );
-    assert!(
-        run.stderr.contains("SSL_CERT_FILE"),
-        "the unknown CA says what to do: {run:?}"
-    );
+    for (text, why) in [
+        (
+            "not a certificate\n",
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ),
+        // PEM framing around bytes that are no X.509 certificate.
+        (
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "holds no certificate usable as a CA",
+        ),
+    ] {
+        let file = w.path().join("unusable.pem");
+        std::fs::write(&file, text).unwrap();
+        let run = w
+            .shipline(["rollback", "--app", APP, "--dry-run"])
+            .env("SSL_CERT_FILE", file.to_str().unwrap())
+            .run();
+        run.code(1)
+            .stdout_has("warning: SSL_CERT_FILE: ")
+            .stdout_has(&format!("{why}; its certificates are not trusted"));
+        assert!(
+            run.stderr.contains("SSL_CERT_FILE"),
+            "the unknown CA says what to do: {run:?}"
+        );
+    }
 }
 
 #[test]
