@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 use ureq::tls::{Certificate, PemItem};
 use ureq::Proxy;
 
@@ -138,33 +138,27 @@ impl Network {
     pub fn tls(&self) -> Arc<ClientConfig> {
         self.tls
             .get_or_init(|| {
-                let mut added: Vec<CertificateDer<'static>> = Vec::new();
+                let mut roots = crate::tls::mozilla_roots();
                 for source in &self.sources {
                     let (name, path, found) = match source {
                         RootSource::File(var, path) => (*var, path, pem_certificates(path)),
                         RootSource::Dir(path) => ("SSL_CERT_DIR", path, dir_certificates(path)),
                     };
-                    let found = found.and_then(|certs| {
-                        let certs: Vec<CertificateDer<'static>> = certs
-                            .iter()
-                            .map(|c| CertificateDer::from(c.der().to_vec()))
-                            .collect();
-                        let (usable, _) =
-                            RootCertStore::empty().add_parsable_certificates(certs.iter().cloned());
-                        if usable == 0 {
-                            return Err("holds no certificate usable as a CA".to_string());
+                    let added = found.and_then(|certs| {
+                        let ders = certs.iter().map(|c| CertificateDer::from(c.der()));
+                        match roots.add_parsable_certificates(ders) {
+                            (0, _) => Err("holds no certificate usable as a CA".to_string()),
+                            _ => Ok(()),
                         }
-                        Ok(certs)
                     });
-                    match found {
-                        Ok(found) => added.extend(found),
-                        Err(why) => ci::warn(&format!(
+                    if let Err(why) = added {
+                        ci::warn(&format!(
                             "{name}: {} {why}; its certificates are not trusted",
                             path.display()
-                        )),
+                        ));
                     }
                 }
-                crate::tls::client_config(&added)
+                crate::tls::client_config(roots)
             })
             .clone()
     }

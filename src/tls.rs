@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::sync::{Arc, OnceLock};
 
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use ureq::config::Config;
 use ureq::unversioned::resolver::DefaultResolver;
@@ -21,13 +21,16 @@ use ureq::unversioned::transport::{
 };
 use ureq::Agent;
 
-/// A rustls client configuration trusting Mozilla's roots and `extra` (DER certificates of
-/// added authorities; one that is not a usable CA certificate is left out).
-pub fn client_config(extra: &[CertificateDer<'_>]) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore {
+/// Mozilla's roots, as trust anchors; the network settings add their authorities to them
+/// (`RootCertStore::add_parsable_certificates`).
+pub fn mozilla_roots() -> RootCertStore {
+    RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    roots.add_parsable_certificates(extra.iter().cloned());
+    }
+}
+
+/// A rustls client configuration trusting `roots`.
+pub fn client_config(roots: RootCertStore) -> Arc<ClientConfig> {
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_protocol_versions(rustls::ALL_VERSIONS)
@@ -40,7 +43,9 @@ pub fn client_config(extra: &[CertificateDer<'_>]) -> Arc<ClientConfig> {
 /// Mozilla's roots alone, for a connection made without network settings.
 pub fn mozilla_only() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG.get_or_init(|| client_config(&[])).clone()
+    CONFIG
+        .get_or_init(|| client_config(mozilla_roots()))
+        .clone()
 }
 
 /// An agent with `config`'s settings whose HTTPS connections use `tls`: through the proxy

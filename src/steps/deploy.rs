@@ -75,7 +75,13 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         .and_then(|a| a.in_flight.clone())
         .filter(|w| w.step == "deploy" && w.commit.as_deref() == Some(commit.id.as_str()));
     let before = preflight(&heroku, &args.app)?;
-    let start = find_in_flight(&heroku, &before.app, &commit.id, state, args.force)?;
+    let start = find_in_flight(
+        &heroku,
+        &before.app,
+        &commit.id,
+        inherited.is_some(),
+        args.force,
+    )?;
     let start = match start {
         Err(failure) => return Ok(failure),
         Ok(start) => start,
@@ -166,6 +172,7 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
     };
     let build_started = Instant::now();
     let mut upload_time = Duration::ZERO;
+    let mut pack_time = Duration::ZERO;
     let (build, adopted_release) = match start {
         Start::New => {
             let packed = packed.ok_or_else(|| anyhow!("the source was not packed"))?;
@@ -179,7 +186,8 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
                 .context("could not upload the source archive")?;
             upload_time = upload_started.elapsed();
             ci::say(&format!("Uploaded the source in {}", human(upload_time)));
-            record.timings_ms = Some(json!({ "pack": millis(packed.time) }));
+            pack_time = packed.time;
+            record.timings_ms = Some(json!({ "pack": millis(pack_time) }));
             drop(packed.file);
             crate::signal::check()?;
             let build = heroku
@@ -319,13 +327,8 @@ pub fn run(args: &DeployArgs, state: &mut State) -> Result<Outcome> {
         commit: Some(commit.id.clone()),
     });
     record.build_id = Some(build.id.clone());
-    let pack_time = record
-        .timings_ms
-        .as_ref()
-        .and_then(|t| t["pack"].as_u64())
-        .unwrap_or(0);
     record.timings_ms = Some(json!({
-        "pack": pack_time,
+        "pack": millis(pack_time),
         "upload": millis(upload_time),
         "build": millis(build_time),
         "release": millis(release_time),
@@ -372,12 +375,13 @@ enum Start {
 
 /// Finds the work of a deploy of `commit` still in flight on `app` ([`adopt::find`] on its
 /// recent builds), says what is adopted, and fails when a build of another commit runs
-/// (another deploy) unless `force`.
+/// (another deploy) unless `force`. `cancelled`: the state file holds this deploy's in-flight
+/// record, left by a run that was stopped.
 fn find_in_flight(
     heroku: &Heroku,
     app: &str,
     commit: &str,
-    state: &State,
+    cancelled: bool,
     force: bool,
 ) -> Result<std::result::Result<Start, Outcome>> {
     let builds = heroku
@@ -388,10 +392,6 @@ fn find_in_flight(
             .clone()
             .unwrap_or_else(|| "an unknown time".into())
     };
-    let cancelled = state
-        .app(app)
-        .and_then(|a| a.in_flight.as_ref())
-        .is_some_and(|w| w.step == "deploy" && w.commit.as_deref() == Some(commit));
     let short = short(commit);
     Ok(Ok(match adopt::find(&builds, commit) {
         Found::Nothing => Start::New,
