@@ -291,8 +291,22 @@ pub fn explain_tls(host: &str, error: &rustls::Error) -> String {
             C::NotValidYet | C::NotValidYetContext { .. } => format!(
                 "the TLS certificate of {host} is not valid yet: check this machine's clock, or the certificate's start date"
             ),
+            #[allow(deprecated)]
+            C::UnsupportedSignatureAlgorithm
+            | C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!(
+                "the TLS certificate of {host} is signed with an algorithm shipline does not accept: it takes ECDSA (P-256, P-384) and RSA signatures, as every public authority issues; have the server's certificate reissued with one of them"
+            ),
             other => format!("the TLS certificate of {host} was refused ({other:?}): check the server's certificate chain"),
         },
+        rustls::Error::PeerIncompatible(_)
+        | rustls::Error::AlertReceived(
+            rustls::AlertDescription::HandshakeFailure
+            | rustls::AlertDescription::ProtocolVersion
+            | rustls::AlertDescription::InsufficientSecurity,
+        ) => format!(
+            "{host} and shipline have no TLS version or cipher suite in common ({error}): shipline speaks TLS 1.2 and 1.3 with AES-GCM; a server or intercepting proxy that offers only older TLS must be upgraded"
+        ),
         rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => format!(
             "{host} does not speak TLS on this port (a plain-HTTP server?): use the https:// port of the service, or http:// only for this machine"
         ),
@@ -375,5 +389,26 @@ mod tests {
         assert!(line(C::UnknownIssuer).contains("SSL_CERT_FILE"));
         assert!(line(C::NotValidForName).contains("not for ghe.corp"));
         assert!(line(C::Expired).contains("expired"));
+        assert!(line(C::UnsupportedSignatureAlgorithmContext {
+            signature_algorithm_id: vec![],
+            supported_algorithms: vec![],
+        })
+        .contains("ECDSA (P-256, P-384) and RSA"));
+    }
+
+    #[test]
+    fn a_server_with_nothing_in_common_is_told_apart() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        let old = rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13,
+        );
+        for error in [alert, old] {
+            let line = explain_tls("proxy.corp", &error);
+            assert!(
+                line.starts_with("proxy.corp and shipline have no TLS version"),
+                "{line}"
+            );
+            assert!(line.contains("TLS 1.2 and 1.3 with AES-GCM"), "{line}");
+        }
     }
 }
