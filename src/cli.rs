@@ -1015,25 +1015,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
         if digits == 0 {
             return Err("expected a number");
         }
-        let number: f64 = rest[..digits].parse().map_err(|_| "bad number")?;
+        let number = &rest[..digits];
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let unit = match unit {
+            "ms" => Duration::from_millis(1),
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
             _ => return Err("units are ms, s, m and h"),
         };
-        let secs = number * scale;
-        if !secs.is_finite() || secs > 1e9 {
-            return Err("too long");
-        }
-        total += Duration::from_secs_f64(secs);
+        let limit = Duration::from_secs(1_000_000_000);
+        let part = crate::time::decimal(number, unit, limit)?;
+        total = total
+            .checked_add(part)
+            .filter(|t| *t <= limit)
+            .ok_or("too long")?;
     }
     Ok(total)
 }
@@ -1268,6 +1269,17 @@ mod tests {
         assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration(".5m"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5.2s"), Err("bad number"));
+        assert_eq!(parse_duration(".s"), Err("bad number"));
+        assert_eq!(parse_duration("99999999999h"), Err("too long"));
+        assert_eq!(
+            parse_duration("999999999999999999999999999999999999999999h"),
+            Err("too long")
+        );
+        assert_eq!(parse_duration("600000000m600000000m"), Err("too long"));
         assert!(parse_duration("10").is_ok());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("10d").is_err());

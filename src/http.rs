@@ -985,14 +985,17 @@ fn until(reset: u64) -> Duration {
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the services shipline talks to),
-/// falling back to `RateLimit-Reset` / `X-RateLimit-Reset` seconds.
+/// falling back to `RateLimit-Reset` / `X-RateLimit-Reset` seconds; an hour at most.
 fn retry_after(reply: &Reply) -> Option<Duration> {
     let seconds = |name: &str| {
-        reply
-            .header(name)
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+        reply.header(name).and_then(|v| {
+            let hour = Duration::from_secs(3600);
+            match crate::time::decimal(v.trim(), Duration::from_secs(1), hour) {
+                Ok(wait) => Some(wait),
+                Err("too long") => Some(hour),
+                Err(_) => None,
+            }
+        })
     };
     seconds("Retry-After").or_else(|| seconds("RateLimit-Reset"))
 }
@@ -1121,13 +1124,28 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds() {
-        let reply = Reply {
+        let reply = |header: &str, value: &str| Reply {
             status: 429,
-            headers: vec![("retry-after".into(), "3".into())],
+            headers: vec![(header.into(), value.into())],
             body: vec![],
             request: String::new(),
         };
-        assert_eq!(retry_after(&reply), Some(Duration::from_secs(3)));
+        let wait = |value| retry_after(&reply("retry-after", value));
+        assert_eq!(wait("3"), Some(Duration::from_secs(3)));
+        assert_eq!(wait(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(
+            wait("86400"),
+            Some(Duration::from_secs(3600)),
+            "an hour at most"
+        );
+        assert_eq!(
+            wait("99999999999999999999999999999"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(wait("-1"), None);
+        assert_eq!(wait("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        let reset = retry_after(&reply("ratelimit-reset", "12"));
+        assert_eq!(reset, Some(Duration::from_secs(12)));
     }
 
     #[test]

@@ -23,13 +23,49 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     Some(SystemTime::from(ts))
 }
 
+/// `text`, a decimal number of `unit`s (`90`, `1.5`, `.25`), as a duration: "bad number" when
+/// it is not digits with at most one point, "too long" past `limit`. Digits past nanoseconds
+/// are dropped. Integer arithmetic, so no decimal is rounded through binary floating point.
+pub fn decimal(text: &str, unit: Duration, limit: Duration) -> Result<Duration, &'static str> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() == 0 || !digits(whole) || !digits(fraction) {
+        return Err("bad number");
+    }
+    let unit = unit.as_nanos();
+    let whole: u128 = match whole {
+        "" => 0,
+        // Only digits are left, so parsing fails on overflow alone.
+        _ => whole.parse().map_err(|_| "too long")?,
+    };
+    let mut nanos = whole.checked_mul(unit);
+    let mut scale = unit;
+    for digit in fraction.bytes() {
+        scale /= 10;
+        nanos = nanos.and_then(|n| n.checked_add(u128::from(digit - b'0') * scale));
+    }
+    match nanos {
+        Some(n) if n <= limit.as_nanos() => Ok(Duration::new(
+            (n / 1_000_000_000) as u64,
+            (n % 1_000_000_000) as u32,
+        )),
+        _ => Err("too long"),
+    }
+}
+
+/// `n` divided by `d` to one decimal place, rounded half up: `tenths(1536, 1024)` is `1.5`.
+pub fn tenths(n: u128, d: u128) -> String {
+    let t = (n * 10 + d / 2) / d;
+    format!("{}.{}", t / 10, t % 10)
+}
+
 /// Formats a duration for people: `850ms`, `12.3s`, `4m05s`, `1h02m`.
 pub fn human(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
+        format!("{}s", tenths(ms, 1000))
     } else if ms < 3_600_000 {
         let s = d.as_secs();
         format!("{}m{:02}s", s / 60, s % 60)
@@ -67,6 +103,38 @@ mod tests {
         assert_eq!(looks, 4, "at 0, 50, 100 and 120 ms");
         assert!(start.elapsed() >= Duration::from_millis(120));
         assert!(!wait_for_next_look(deadline, Duration::from_millis(50)).unwrap());
+    }
+
+    #[test]
+    fn decimals_are_exact_to_the_nanosecond() {
+        let s = Duration::from_secs(1);
+        assert_eq!(
+            decimal("1.5", s, Duration::MAX),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            decimal("0.000000001", s, Duration::MAX),
+            Ok(Duration::from_nanos(1))
+        );
+        assert_eq!(
+            decimal("0.0000000019", s, Duration::MAX),
+            Ok(Duration::from_nanos(1))
+        );
+        assert_eq!(decimal("2.", s, Duration::MAX), Ok(Duration::from_secs(2)));
+        assert_eq!(decimal("61", s, Duration::from_secs(60)), Err("too long"));
+        for bad in ["", ".", "1.2.3", "-1", "+1", "1e3", " 1", "0x10"] {
+            assert_eq!(decimal(bad, s, Duration::MAX), Err("bad number"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tenths_round_half_up() {
+        assert_eq!(tenths(1536, 1024), "1.5");
+        assert_eq!(tenths(1024, 1024), "1.0");
+        assert_eq!(tenths(1075, 1024), "1.0");
+        assert_eq!(tenths(1076, 1024), "1.1");
+        assert_eq!(human(Duration::from_millis(12_345)), "12.3s");
+        assert_eq!(human(Duration::from_millis(59_960)), "60.0s");
     }
 
     #[test]

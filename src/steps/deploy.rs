@@ -569,8 +569,8 @@ fn bytes(n: u64) -> String {
     if n < 1024 {
         format!("{n} B")
     } else if n < 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
+        format!("{} KiB", crate::time::tenths(n.into(), 1024))
     } else {
-        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+        format!("{} MiB", crate::time::tenths(n.into(), 1024 * 1024))
     }
 }
