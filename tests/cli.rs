@@ -162,6 +162,17 @@ fn an_unknown_ref_is_a_configuration_error_naming_it() {
         .env("HEROKU_API_KEY", "k-123456789")
         .run();
     run.code(2).stderr_has("no-such-branch");
+    for (rev, says) in [
+        ("main@{yesterday}", "a reflog, date or upstream form"),
+        (":/first", "a commit message search"),
+        ("HEAD~3", "the history ends at commit"),
+    ] {
+        let run = w
+            .shipline(["deploy", "--app", "demo", "--ref", rev])
+            .env("HEROKU_API_KEY", "k-123456789")
+            .run();
+        run.code(2).stderr_has(rev).stderr_has(says).stderr_has("--ref");
+    }
 }
 
 #[test]

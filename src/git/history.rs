@@ -353,14 +353,9 @@ impl GitDag {
 
     /// Resolves a revision to a commit id, peeling tags.
     pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
-        let object = self
-            .repo
-            .rev_parse_single(rev)
-            .map_err(anyhow::Error::from)
-            .and_then(|id| id.object().map_err(anyhow::Error::from))
-            .map_err(|err| {
+        let object = super::revision::resolve(&self.repo, rev).map_err(|err| {
                 anyhow!(
-                    "the revision {rev:?} does not resolve to a commit in the repository at {} ({err})",
+                    "the revision {rev:?} does not resolve to a commit in the repository at {} ({err:#})",
                     self.dir.display()
                 )
             })?;

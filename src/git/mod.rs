@@ -14,6 +14,7 @@ mod fetch;
 mod gzip;
 pub mod history;
 mod repo;
+mod revision;
 mod tar;
 #[cfg(test)]
 mod testing;

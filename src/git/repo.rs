@@ -68,7 +68,8 @@ fn open_gix(dir: &Path) -> Result<gix::Repository> {
 }
 
 impl Repository {
-    /// Resolves `rev` (a branch, tag, commit id or any git revision expression) to a commit.
+    /// Resolves `rev` (a branch, tag or commit id, with `~N` or `^N`: see [`super::revision`])
+    /// to a commit.
     ///
     /// Annotated tags are peeled to the commit they point at, because Heroku and the deploy
     /// guard need a commit id, not a tag object id.
@@ -92,20 +93,14 @@ impl Repository {
     }
 
     pub(super) fn resolve_id(&self, rev: &str) -> Result<ObjectId> {
-        let not_found = |err: gix::Error| {
+        let object = super::revision::resolve(&self.repo, rev).map_err(|err| {
             anyhow!(
                 "the revision {rev:?} does not resolve to a commit in the repository at {} \
-                 ({err}). Pass a branch, tag or commit id that exists in this clone with --ref \
+                 ({err:#}). Pass a branch, tag or commit id that exists in this clone with --ref \
                  (in a shallow or single-branch CI clone, fetch it first).",
                 self.dir.display()
             )
-        };
-        let object = self
-            .repo
-            .rev_parse_single(rev)
-            .map_err(not_found)?
-            .object()
-            .map_err(not_found)?;
+        })?;
         let kind = object.kind;
         let commit = object.peel_to_commit().with_context(|| {
             format!("the revision {rev:?} names a {kind}, not a commit. Pass a commit with --ref.")
