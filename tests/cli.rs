@@ -171,7 +171,10 @@ fn an_unknown_ref_is_a_configuration_error_naming_it() {
             .shipline(["deploy", "--app", "demo", "--ref", rev])
             .env("HEROKU_API_KEY", "k-123456789")
             .run();
-        run.code(2).stderr_has(rev).stderr_has(says).stderr_has("--ref");
+        run.code(2)
+            .stderr_has(rev)
+            .stderr_has(says)
+            .stderr_has("--ref");
     }
 }
 

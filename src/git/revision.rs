@@ -191,13 +191,13 @@ fn abbreviated(repo: &gix::Repository, hex: &str) -> Result<ObjectId> {
         .lookup_prefix(prefix, Some(&mut candidates))
         .with_context(|| format!("could not look up the objects whose id begins with {hex}"))?;
     let mut ids: Vec<ObjectId> = candidates.into_iter().collect();
-    if ids.len() > 1 {
-        ids.retain(|id| {
-            repo.find_header(*id)
-                .is_ok_and(|h| h.kind() == Kind::Commit)
-        });
+    let is_commit = |id: &ObjectId| {
+        repo.find_header(*id)
+            .is_ok_and(|h| h.kind() == Kind::Commit)
+    };
+    if ids.len() > 1 && ids.iter().any(is_commit) {
+        ids.retain(is_commit);
     }
-    ids.sort_unstable();
     match ids.as_slice() {
         [id] => Ok(*id),
         [] => bail!(
@@ -205,7 +205,7 @@ fn abbreviated(repo: &gix::Repository, hex: &str) -> Result<ObjectId> {
              (a shallow or single-branch clone), or is not an id"
         ),
         several => bail!(
-            "{hex} is ambiguous: {} commits have ids beginning with it; give more digits",
+            "{hex} is ambiguous: {} objects have ids beginning with it; give more digits",
             several.len()
         ),
     }
@@ -344,6 +344,68 @@ mod tests {
         assert_eq!(resolve(&repo, "v1^{tag}").unwrap().id.to_string(), tag);
         let tree = git_str(dir, &["rev-parse", "HEAD^{tree}"]);
         assert_eq!(resolve(&repo, "HEAD^{tree}").unwrap().id.to_string(), tree);
+    }
+
+    /// Among objects sharing an abbreviated id, the one commit is taken, as by
+    /// `git rev-parse PREFIX^{commit}`; with none or several commits the prefix is ambiguous.
+    #[test]
+    fn an_abbreviated_id_prefers_the_one_commit_that_has_it() {
+        use std::collections::BTreeMap;
+        use std::io::Write;
+        let tmp = TempDir::new("revision-prefix");
+        let dir = tmp.path();
+        init(dir);
+        let mut stream = String::new();
+        for i in 0..1500 {
+            stream += &format!(
+                "blob\nmark :{}\ndata {}\n{i}\ncommit refs/heads/main\n\
+                 committer Ada <ada@example.com> {} +0000\ndata 2\nc\nM 100644 :{} f\n",
+                i + 1,
+                i.to_string().len() + 1,
+                1_700_000_000 + i,
+                i + 1
+            );
+        }
+        let mut import = std::process::Command::new("git")
+            .args(["-C", dir.to_str().unwrap(), "fast-import", "--quiet"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        import
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stream.as_bytes())
+            .unwrap();
+        assert!(import.wait().unwrap().success());
+        let listing = git_str(dir, &["cat-file", "--batch-all-objects", "--batch-check"]);
+        let mut by_prefix: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for line in listing.lines() {
+            let mut fields = line.split(' ');
+            let (id, kind) = (fields.next().unwrap(), fields.next().unwrap());
+            by_prefix.entry(&id[..4]).or_default().push((id, kind));
+        }
+        let repo = gix::open(dir).unwrap();
+        let commits = |objects: &[(&str, &str)]| objects.iter().filter(|o| o.1 == "commit").count();
+        let (mut one_commit, mut ambiguous) = (0, 0);
+        for (prefix, objects) in by_prefix.iter().filter(|(_, o)| o.len() > 1) {
+            match commits(objects) {
+                1 => {
+                    let expected = git_str(dir, &["rev-parse", &format!("{prefix}^{{commit}}")]);
+                    assert_eq!(resolve(&repo, prefix).unwrap().id.to_string(), expected);
+                    one_commit += 1;
+                }
+                _ => {
+                    let why = format!("{:#}", resolve(&repo, prefix).unwrap_err());
+                    assert!(why.contains("is ambiguous"), "{prefix}: {why}");
+                    ambiguous += 1;
+                }
+            }
+        }
+        assert!(
+            one_commit > 0 && ambiguous > 0,
+            "{one_commit} {ambiguous}: more objects needed"
+        );
     }
 
     #[test]
