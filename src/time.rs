@@ -3,24 +3,136 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Formats a time as RFC 3339 UTC with second precision (`2026-11-27T02:30:00Z`).
+/// The last second RFC 3339's four-digit years can write: 9999-12-31T23:59:59Z.
+const LAST_SECOND: u64 = 253_402_300_799;
+
+/// Formats a time as RFC 3339 UTC with second precision (`2026-11-27T02:30:00Z`). Times before
+/// 1970 are written as 1970's first second, times past year 9999 as its last.
 pub fn rfc3339(time: SystemTime) -> String {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs();
-    let ts = jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
-        .unwrap_or(jiff::Timestamp::MAX);
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+        .as_secs()
+        .min(LAST_SECOND);
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let second = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second / 3600,
+        second / 60 % 60,
+        second % 60
+    )
 }
 
 /// Parses an RFC 3339 timestamp as the CI APIs write them (`2026-11-27T02:30:00Z`,
 /// `2026-11-27T02:30:00.123Z`, `2026-11-27T03:30:00+01:00`); `None` when it is not one,
-/// including a date that does not exist (`2026-02-31`). jiff does the parsing: it is linked
-/// already (through gix's dates).
+/// including a date or time that does not exist (`2026-02-31`, `24:30`). As RFC 3339 allows,
+/// `t`, `z` and a space in place of `T` are read too, and a leap second counts as the
+/// second before it.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let ts: jiff::Timestamp = text.trim().parse().ok()?;
-    Some(SystemTime::from(ts))
+    let text = text.trim().as_bytes();
+    let number = |at: usize, len: usize| -> Option<u32> {
+        let digits = text.get(at..at + len)?;
+        digits.iter().try_fold(0, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if punctuation.iter().any(|&(at, b)| text.get(at) != Some(&b))
+        || !matches!(text.get(10), Some(b'T' | b't' | b' '))
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?.min(59));
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut nanos = 0;
+    if text.get(at) == Some(&b'.') {
+        let digits = text[at + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        // Digits past nanoseconds are dropped.
+        let kept = digits.min(9);
+        nanos = number(at + 1, kept)? * 10u32.pow(9 - kept as u32);
+        at += 1 + digits;
+    }
+    let offset: i64 = match &text[at..] {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (hours, minutes) = (number(at + 1, 2)?, number(at + 4, 2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = i64::from(hours * 3600 + minutes * 60);
+            if *sign == b'-' {
+                -offset
+            } else {
+                offset
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
+    let since_epoch = Duration::new(secs.unsigned_abs(), 0);
+    let whole = if secs >= 0 {
+        UNIX_EPOCH.checked_add(since_epoch)?
+    } else {
+        UNIX_EPOCH.checked_sub(since_epoch)?
+    };
+    whole.checked_add(Duration::from_nanos(u64::from(nanos)))
+}
+
+/// The days of `month` in `year` of the Gregorian calendar.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a Gregorian date, counting in 400-year eras of 146,097 days from a
+/// March-first year, so the leap day falls at a year's end (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * i64::from((month + 9) % 12) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The Gregorian date `days` after 1970-01-01: the inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let march_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * march_month + 2) / 5 + 1) as u32;
+    let month = if march_month < 10 {
+        march_month + 3
+    } else {
+        march_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// `text`, a decimal number of `unit`s (`90`, `1.5`, `.25`), as a duration: "bad number" when
@@ -146,6 +258,22 @@ mod tests {
             Some(t + Duration::from_millis(250))
         );
         assert_eq!(parse_rfc3339("2026-11-27T03:30:00+01:00"), Some(t));
+        assert_eq!(parse_rfc3339("2026-11-27t02:30:00z"), Some(t));
+        assert_eq!(parse_rfc3339(" 2026-11-27 01:00:00-01:30 "), Some(t));
+        assert_eq!(
+            parse_rfc3339("2026-11-27T02:29:60Z"),
+            Some(t - Duration::from_secs(1))
+        );
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00Z")
+                .map(rfc3339)
+                .as_deref(),
+            Some("2000-02-29T00:00:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339("1969-12-31T23:59:59.5Z"),
+            Some(UNIX_EPOCH - Duration::from_millis(500))
+        );
         assert_eq!(
             parse_rfc3339("2024-02-29T00:00:00Z")
                 .map(rfc3339)
@@ -161,14 +289,73 @@ mod tests {
             "2026-11-27T02:30:00.Z",
             "2026-02-31T00:00:00Z",
             "2026-11-27T24:30:00Z",
+            "2026-11-27T02:60:00Z",
+            "2026-11-27T02:30:00+24:00",
+            "2026-11-27T02:30:00+0100",
+            "2026-11-27T02:30:00Zjunk",
+            "2026-11-27X02:30:00Z",
+            "2026-1-27T02:30:00Z",
+            "2026-11-27T02:30:0+Z",
+            "2100-02-29T00:00:00Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    /// Against jiff, on 20,000 instants from year 1 to 9999 with offsets of both signs and
+    /// fractions of every length.
+    #[test]
+    fn reads_and_writes_as_jiff_does() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |below: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % below
+        };
+        let first = -62_135_596_800; // 0001-01-01T00:00:00Z
+        for _ in 0..20_000 {
+            let secs = first + next(LAST_SECOND + 62_135_596_801) as i64;
+            let nanos = next(1_000_000_000) as i32;
+            let offset = next(2 * 86_340) as i32 - 86_340;
+            let ts = jiff::Timestamp::new(secs, nanos).unwrap();
+            let zone = jiff::tz::TimeZone::fixed(
+                jiff::tz::Offset::from_seconds(offset / 60 * 60).unwrap(),
+            );
+            let digits = next(10) as usize;
+            let fraction = format!(".{nanos:09}");
+            let fraction = if digits == 0 {
+                ""
+            } else {
+                &fraction[..=digits]
+            };
+            let text = format!(
+                "{}{fraction}{}",
+                ts.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S"),
+                ts.to_zoned(zone).strftime("%:z")
+            );
+            let expected: jiff::Timestamp = text.parse().unwrap();
+            assert_eq!(
+                parse_rfc3339(&text),
+                Some(SystemTime::from(expected)),
+                "{text}"
+            );
+            if secs >= 0 {
+                let time = UNIX_EPOCH + Duration::from_secs(secs as u64);
+                assert_eq!(rfc3339(time), ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            }
         }
     }
 
     #[test]
     fn formats_times_and_durations() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00Z"
+        );
+        let far = UNIX_EPOCH + Duration::from_secs(LAST_SECOND + 86_400);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59Z");
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_746_600)),
             "2026-11-27T02:30:00Z"
