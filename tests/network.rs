@@ -150,6 +150,15 @@ fn an_expired_certificate_says_so() {
 }
 
 #[test]
+fn a_server_with_no_cipher_in_common_says_so() {
+    fails_with(
+        "net-no-common-cipher",
+        Some(|ca| ca.chacha20_only_server_cert()),
+        "have no TLS version or cipher suite in common",
+    );
+}
+
+#[test]
 fn a_plain_http_server_on_an_https_url_says_so() {
     fails_with("net-plain", None, "does not speak TLS on this port");
 }

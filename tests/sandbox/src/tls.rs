@@ -12,7 +12,10 @@
 //!   - [`TestCa::server_cert_for`] with other names, e.g. `&["other.example"]`: signed by the
 //!     trusted CA, but not for the host asked for (rustls: `NotValidForName`);
 //!   - [`TestCa::expired_server_cert`]: signed by the trusted CA, valid for the right names,
-//!     but expired on 2021-01-01 (rustls: `Expired`).
+//!     but expired on 2021-01-01 (rustls: `Expired`);
+//!   - [`TestCa::chacha20_only_server_cert`]: the good certificate, on a server offering only
+//!     ChaCha20-Poly1305, which a client offering AES-GCM alone cannot agree with (rustls: a
+//!     `HandshakeFailure` alert).
 //!
 //! Every fake starts over HTTPS with a [`ServerCert`]: [`crate::Heroku::start_tls`],
 //! [`crate::circleci::CircleCi::start_tls`], [`crate::GitHub::start_tls`],
@@ -182,6 +185,31 @@ impl TestCa {
     /// 2021-01-01 only: a client rejects it as expired.
     pub fn expired_server_cert(&self) -> ServerCert {
         ServerCert::signed(&self.issuer, &SERVER_NAMES, true, "expired")
+    }
+
+    /// The good certificate, served by a server that offers ChaCha20-Poly1305 alone (TLS 1.2
+    /// and 1.3): a client without those suites gets a handshake-failure alert. No real
+    /// service is configured so; it stands for any server with nothing in common with a client.
+    pub fn chacha20_only_server_cert(&self) -> ServerCert {
+        let mut cert = self.server_cert();
+        use rustls::crypto::ring::cipher_suite::{
+            TLS13_CHACHA20_POLY1305_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        };
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: vec![
+                TLS13_CHACHA20_POLY1305_SHA256,
+                TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            ],
+            ..rustls::crypto::ring::default_provider()
+        };
+        let config = ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .expect("sandbox: rustls protocol versions")
+            .with_no_client_auth()
+            .with_cert_resolver(cert.config.cert_resolver.clone());
+        cert.config = Arc::new(config);
+        cert.kind = "served with ChaCha20-Poly1305 only";
+        cert
     }
 }
 
