@@ -985,7 +985,9 @@ fn until(reset: u64) -> Duration {
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the services shipline talks to),
-/// falling back to `RateLimit-Reset` / `X-RateLimit-Reset` seconds; an hour at most.
+/// falling back to `RateLimit-Reset` seconds (the IETF RateLimit fields draft); an hour at
+/// most. GitHub's `x-ratelimit-reset` is a unix time, read with the window it closes
+/// ([`until`]).
 fn retry_after(reply: &Reply) -> Option<Duration> {
     let seconds = |name: &str| {
         reply.header(name).and_then(|v| {
