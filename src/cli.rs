@@ -1034,7 +1034,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
         total = total
             .checked_add(part)
             .filter(|t| *t <= limit)
-            .ok_or("too long")?;
+            .ok_or(crate::time::TOO_LONG)?;
     }
     Ok(total)
 }

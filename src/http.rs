@@ -994,7 +994,7 @@ fn retry_after(reply: &Reply) -> Option<Duration> {
             let hour = Duration::from_secs(3600);
             match crate::time::decimal(v.trim(), Duration::from_secs(1), hour) {
                 Ok(wait) => Some(wait),
-                Err("too long") => Some(hour),
+                Err(crate::time::TOO_LONG) => Some(hour),
                 Err(_) => None,
             }
         })

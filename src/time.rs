@@ -135,20 +135,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// `text`, a decimal number of `unit`s (`90`, `1.5`, `.25`), as a duration: "bad number" when
-/// it is not digits with at most one point, "too long" past `limit`. Digits past nanoseconds
+/// [`decimal`]'s reason for text that is not a decimal number.
+pub const BAD_NUMBER: &str = "bad number";
+
+/// [`decimal`]'s reason for a number past its limit, which a caller may clamp instead.
+pub const TOO_LONG: &str = "too long";
+
+/// `text`, a decimal number of `unit`s (`90`, `1.5`, `.25`), as a duration: [`BAD_NUMBER`]
+/// when it is not digits with at most one point, [`TOO_LONG`] past `limit`. Digits past nanoseconds
 /// are dropped. Integer arithmetic, so no decimal is rounded through binary floating point.
 pub fn decimal(text: &str, unit: Duration, limit: Duration) -> Result<Duration, &'static str> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.len() + fraction.len() == 0 || !digits(whole) || !digits(fraction) {
-        return Err("bad number");
+        return Err(BAD_NUMBER);
     }
     let unit = unit.as_nanos();
     let whole: u128 = match whole {
         "" => 0,
         // Only digits are left, so parsing fails on overflow alone.
-        _ => whole.parse().map_err(|_| "too long")?,
+        _ => whole.parse().map_err(|_| TOO_LONG)?,
     };
     let mut nanos = whole.checked_mul(unit);
     let mut scale = unit;
@@ -161,7 +167,7 @@ pub fn decimal(text: &str, unit: Duration, limit: Duration) -> Result<Duration, 
             (n / 1_000_000_000) as u64,
             (n % 1_000_000_000) as u32,
         )),
-        _ => Err("too long"),
+        _ => Err(TOO_LONG),
     }
 }
 

@@ -57,8 +57,8 @@ pub fn client_config(roots: RootCertStore) -> Arc<ClientConfig> {
 ///   roots hold none), so a chain could not use them anyway.
 /// - No private keys: shipline never authenticates with a client certificate.
 ///
-/// Dropping them keeps about 60 KB of ring's assembly and tables out of the binary. Key
-/// exchange is unchanged: X25519, P-256 and P-384.
+/// Dropping them keeps about 100 KB of ring's assembly, tables and signing code out of the
+/// binary. Key exchange is unchanged: X25519, P-256 and P-384.
 pub fn provider() -> CryptoProvider {
     CryptoProvider {
         cipher_suites: vec![

@@ -354,11 +354,12 @@ impl GitDag {
     /// Resolves a revision to a commit id, peeling tags.
     pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
         let object = super::revision::resolve(&self.repo, rev).map_err(|err| {
-                anyhow!(
-                    "the revision {rev:?} does not resolve to a commit in the repository at {} ({err:#})",
-                    self.dir.display()
-                )
-            })?;
+            anyhow!(
+                "the revision {rev:?} does not resolve to a commit in the repository at {} \
+                 ({err:#})",
+                self.dir.display()
+            )
+        })?;
         let kind = object.kind;
         let commit = object
             .peel_to_commit()
